@@ -1,0 +1,201 @@
+import { z } from 'zod';
+import { NAME_PATTERN } from './queue-name.js';
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** `*` or a comma list of queue names. */
+const listenQueues = z
+  .string()
+  .default('*')
+  .transform((v, ctx) => {
+    const trimmed = v.trim();
+    if (trimmed === '*' || trimmed === '') return '*' as const;
+    const names = [...new Set(trimmed.split(',').map((s) => s.trim()).filter(Boolean))];
+    for (const n of names) {
+      if (!NAME_PATTERN.test(n)) ctx.addIssue({ code: 'custom', message: `queue name ${JSON.stringify(n)} must match ${NAME_PATTERN.source}` });
+    }
+    return names;
+  });
+
+/** `secret:scope+scope,secret2:scope`; scopes are enqueue, read, admin. */
+const apiKeys = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return [] as ApiKey[];
+    const keys: ApiKey[] = [];
+    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const idx = entry.lastIndexOf(':');
+      const secret = idx > 0 ? entry.slice(0, idx) : entry;
+      const scopes = (idx > 0 ? entry.slice(idx + 1) : 'admin').split('+').map((s) => s.trim());
+      if (secret.length < 8) ctx.addIssue({ code: 'custom', message: 'each API key must be at least 8 characters' });
+      for (const s of scopes) {
+        if (!API_SCOPES.includes(s as ApiScope)) ctx.addIssue({ code: 'custom', message: `unknown scope ${JSON.stringify(s)} (enqueue, read, admin)` });
+      }
+      keys.push({ secret, scopes: scopes as ApiScope[] });
+    }
+    return keys;
+  });
+
+/** `secret:queue+queue,secret2:*` — static worker credentials (the Helm chart generates one). */
+const workerKeys = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return [] as WorkerKey[];
+    const keys: WorkerKey[] = [];
+    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const idx = entry.lastIndexOf(':');
+      const secret = idx > 0 ? entry.slice(0, idx) : entry;
+      const list = idx > 0 ? entry.slice(idx + 1).trim() : '*';
+      if (secret.length < 16) ctx.addIssue({ code: 'custom', message: 'each worker key must be at least 16 characters' });
+      const queues = list === '*' ? ('*' as const) : list.split('+').map((s) => s.trim()).filter(Boolean);
+      if (queues !== '*') {
+        for (const q of queues) if (!NAME_PATTERN.test(q)) ctx.addIssue({ code: 'custom', message: `queue name ${JSON.stringify(q)} must match ${NAME_PATTERN.source}` });
+      }
+      keys.push({ secret, queues });
+    }
+    return keys;
+  });
+
+export interface WorkerKey {
+  secret: string;
+  queues: '*' | string[];
+}
+
+export const API_SCOPES = ['enqueue', 'read', 'admin'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+export interface ApiKey {
+  secret: string;
+  scopes: ApiScope[];
+}
+
+/**
+ * Every setting of pgdispatch, keyed by its environment variable name. Helm values map one to
+ * one onto these names. Units are in the names (`_MS`, `_SECONDS`, `_BYTES`).
+ */
+export const configSchema = z.object({
+  /** all (default) | api | worker — what this process does; see roles.ts. */
+  DISPATCH_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** Queues this process executes: `*` (default) or a comma list. */
+  LISTEN_QUEUES: listenQueues,
+  /** PostgreSQL URL. Unset in role all → embedded PostgreSQL. Must be unset in role worker. */
+  DATABASE_URL: optionalString,
+  /** Direct (non-pooled) URL for LISTEN when DATABASE_URL goes through PgBouncer. */
+  DATABASE_LISTEN_URL: optionalString,
+  /** Connection pool size (default 10). */
+  DATABASE_POOL_MAX: int(10, 1),
+  /** Server-side prepared statements (default true); set false behind PgBouncer transaction mode. */
+  DATABASE_PREPARE: bool(true),
+  /** Data directory of the embedded PostgreSQL (default ./.pgdispatch/data). */
+  PGDISPATCH_DATA_DIR: z.string().default('./.pgdispatch/data'),
+  /** Port of the embedded PostgreSQL (default 54329). */
+  EMBEDDED_PG_PORT: int(54329, 1),
+  /** HTTP listen address (default 0.0.0.0). */
+  HOST: z.string().default('0.0.0.0'),
+  /** HTTP port: API in roles all/api, health + metrics in role worker (default 8080; 0 = ephemeral). */
+  PORT: int(8080, 0),
+  /** Role worker: base URL of the api tier, e.g. http://pgdispatch:8080. */
+  API_URL: optionalString,
+  /** Role worker: the worker JWT minted by `pgdispatch token`. */
+  WORKER_TOKEN: optionalString,
+  /** Roles all/api: HS256 secret (≥ 32 chars) that signs and verifies worker JWTs. */
+  WORKER_TOKEN_SECRET: optionalString,
+  /** Roles all/api: static worker credentials `secret:queue+queue` (or `secret:*`), accepted besides JWTs. */
+  WORKER_KEYS: workerKeys,
+  /** Public API keys: `secret:scope+scope,...` (scopes enqueue, read, admin). Empty = auth off (role all only). */
+  API_KEYS: apiKeys,
+  /** Job lease length in ms (default 30000); heartbeats extend it. */
+  LEASE_MS: int(30_000, 1_000),
+  /** Worker heartbeat interval in ms (default 10000); must be under LEASE_MS / 2. */
+  HEARTBEAT_MS: int(10_000, 100),
+  /** Most jobs one claim statement takes (default 500). */
+  CLAIM_BATCH_MAX: int(500, 1),
+  /** Fallback poll interval of the dispatcher in ms (default 1000); NOTIFY is the fast path. */
+  POLL_INTERVAL_MS: int(1_000, 10),
+  /** How often expired leases are reaped, in ms (default 5000). */
+  REAPER_INTERVAL_MS: int(5_000, 100),
+  /** Default retention of succeeded/cancelled jobs in seconds (default 86400). */
+  RETENTION_SECONDS: int(86_400, 0),
+  /** Retention of failed jobs in seconds (default 604800). */
+  RETENTION_FAILED_SECONDS: int(604_800, 0),
+  /** Largest accepted job payload in bytes (default 262144). */
+  MAX_PAYLOAD_BYTES: int(262_144, 1),
+  /** Largest accepted HTTP request body in bytes (default 4194304). */
+  BODY_LIMIT_BYTES: int(4_194_304, 1_024),
+  /** Concurrent job handlers in this process (default 16). */
+  WORKER_CONCURRENCY: int(16, 1),
+  /** Longest a dequeue long-poll waits, in ms (default 30000). */
+  DEQUEUE_MAX_WAIT_MS: int(30_000, 0),
+  /** On SIGTERM, how long in-flight jobs may finish before release, in ms (default 25000). */
+  SHUTDOWN_GRACE_MS: int(25_000, 0),
+  /** Module exporting user tasks (default: built-in tasks only). */
+  TASKS_MODULE: optionalString,
+  /** Apply migrations at start (default true; the Helm chart sets false and runs a hook Job). */
+  MIGRATE_ON_START: bool(true),
+  /** debug | info | warn | error (default info). */
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = Partial<Record<keyof z.input<typeof configSchema>, string | undefined>>;
+
+/** One config problem, naming the variable. */
+export interface ConfigIssue {
+  variable: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/**
+ * Parses an environment-like record into a frozen Config, or throws ConfigError listing every
+ * problem by variable name. Cross-field rules (role vs DATABASE_URL, etc.) are checked here.
+ */
+export function parseConfig(env: Record<string, string | undefined>): Readonly<Config> {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
+  }
+  const c = parsed.data;
+  const issues: ConfigIssue[] = [];
+  if (c.HEARTBEAT_MS * 2 > c.LEASE_MS) issues.push({ variable: 'HEARTBEAT_MS', message: `must be at most LEASE_MS / 2 (${c.LEASE_MS / 2})` });
+  if (c.DISPATCH_ROLE === 'worker') {
+    if (c.DATABASE_URL) issues.push({ variable: 'DATABASE_URL', message: 'must not be set in role worker: workers never hold database credentials' });
+    if (!c.API_URL) issues.push({ variable: 'API_URL', message: 'is required in role worker' });
+    if (!c.WORKER_TOKEN) issues.push({ variable: 'WORKER_TOKEN', message: 'is required in role worker (a JWT from `pgdispatch token`, or a WORKER_KEYS secret)' });
+  }
+  if (c.DISPATCH_ROLE === 'api') {
+    if (!c.DATABASE_URL) issues.push({ variable: 'DATABASE_URL', message: 'is required in role api (only role all starts an embedded database)' });
+    if (!c.WORKER_TOKEN_SECRET && c.WORKER_KEYS.length === 0) {
+      issues.push({ variable: 'WORKER_TOKEN_SECRET', message: 'or WORKER_KEYS is required in role api (workers authenticate with one of them)' });
+    }
+    if (c.API_KEYS.length === 0) issues.push({ variable: 'API_KEYS', message: 'is required in role api' });
+    if (c.LISTEN_QUEUES !== '*' && c.LISTEN_QUEUES.length > 0 && env.LISTEN_QUEUES !== undefined) {
+      // An api pod executes nothing; a queue list here is almost certainly a misplaced setting.
+      issues.push({ variable: 'LISTEN_QUEUES', message: 'has no effect in role api (api pods execute nothing); unset it' });
+    }
+  }
+  if (c.WORKER_TOKEN_SECRET !== undefined && c.WORKER_TOKEN_SECRET.length < 32) {
+    issues.push({ variable: 'WORKER_TOKEN_SECRET', message: 'must be at least 32 characters' });
+  }
+  if (c.MAX_PAYLOAD_BYTES > c.BODY_LIMIT_BYTES) issues.push({ variable: 'MAX_PAYLOAD_BYTES', message: 'must not exceed BODY_LIMIT_BYTES' });
+  if (issues.length > 0) throw new ConfigError(issues);
+  return Object.freeze(c);
+}

@@ -1,0 +1,45 @@
+/** Stable error codes; the api maps each to one HTTP status in a single place. */
+export const ERROR_CODES = [
+  'invalid_request',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'lease_lost',
+  'invalid_state',
+  'payload_too_large',
+  'unavailable',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The one error type of pgdispatch: a stable `code`, a human message, optional details. */
+export class DispatchError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  /** Set on `unavailable`: whether the operation may be retried as is. */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, opts: { details?: unknown; cause?: unknown; retryable?: boolean } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'DispatchError';
+    this.code = code;
+    this.details = opts.details;
+    this.retryable = opts.retryable ?? code === 'unavailable';
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: unknown } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isDispatchError(err: unknown, code?: ErrorCode): err is DispatchError {
+  return err instanceof DispatchError && (code === undefined || err.code === code);
+}
+
+export const invalidRequest = (message: string, details?: unknown) =>
+  new DispatchError('invalid_request', message, { details });
+export const notFound = (what: string, id: string | number) =>
+  new DispatchError('not_found', `${what} ${id} not found`, { details: { [what]: id } });
