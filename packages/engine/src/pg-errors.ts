@@ -1,0 +1,35 @@
+import { DispatchError } from '@pgdispatch/core/errors';
+
+/** The one place that reads Postgres error codes and maps them to DispatchError codes. */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
+
+export function toDispatchError(err: unknown): DispatchError {
+  if (err instanceof DispatchError) return err;
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') {
+    return new DispatchError('unavailable', 'database unavailable', { cause: err, details: { reason: code || message } });
+  }
+  if (code === '40001' || code === '40P01') {
+    return new DispatchError('unavailable', 'transaction conflict, retry', { cause: err, retryable: true, details: { reason: code } });
+  }
+  if (code === '23505') return new DispatchError('conflict', 'already exists', { cause: err });
+  if (code === '22P02' || code === '22003' || code === '22007' || code === '22008' || code === '23514') {
+    return new DispatchError('invalid_request', message, { cause: err });
+  }
+  return new DispatchError('internal', 'internal database error', { cause: err });
+}
+
+/** Whether `err` means the database could not be reached (as opposed to a query error). */
+export function isUnavailable(err: unknown): boolean {
+  return toDispatchError(err).code === 'unavailable';
+}
+
+/** Awaits `p`, turning any Postgres error into a DispatchError. */
+export async function pg<T>(p: Promise<T> | PromiseLike<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw toDispatchError(err);
+  }
+}

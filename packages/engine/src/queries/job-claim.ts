@@ -1,0 +1,95 @@
+import type { ClaimedJob } from '@pgdispatch/core/types';
+import type { Exec } from '../db.js';
+import { inTx } from '../db.js';
+import { pg } from '../pg-errors.js';
+import { CLAIMED_RETURNING } from './rows.js';
+
+export interface ClaimParams {
+  /** Queues to claim from: `*` for all, or a list of names. */
+  queues: '*' | readonly string[];
+  /** Most jobs to claim (the outstanding demand of the waiting executors). */
+  limit: number;
+  /** Lease length in ms; the lease expires at the database's now() + leaseMs. */
+  leaseMs: number;
+}
+
+/**
+ * Claims up to `limit` runnable jobs: state queued/retry_waiting with run_at <= now(), queue not
+ * paused, within each queue's concurrency limit. Sets running, attempt+1, a fresh lease token and
+ * lease_expires_at. Order: priority, run_at, id.
+ *
+ * Queues with a concurrency limit are claimed first, one short transaction each: lock the queue
+ * row (serialising claimers of that queue), then count its running jobs in a *separate* statement
+ * so that READ COMMITTED gives it a fresh snapshot that sees the previous lock holder's committed
+ * claims (counting inside the claiming statement misses them: pgqueuer #761), then claim at most
+ * the remainder. The rest is claimed in one statement without any queue lock.
+ */
+export async function jobClaim(exec: Exec, params: ClaimParams): Promise<ClaimedJob[]> {
+  let remaining = Math.max(0, Math.floor(params.limit));
+  if (remaining === 0 || (params.queues !== '*' && params.queues.length === 0)) return [];
+  const listed = params.queues === '*' ? null : [...params.queues];
+  const special = await pg(exec<{ name: string; paused: boolean; limit: number | null }[]>`
+    select name, paused, concurrency_limit as limit from queues
+     where (paused or concurrency_limit is not null)
+       and (${listed}::text[] is null or name = any(${listed}::text[]))`);
+  const claimed: ClaimedJob[] = [];
+  for (const q of special) {
+    if (q.paused || q.limit === null || remaining === 0) continue;
+    const rows = await claimLimited(exec, q.name, remaining, params.leaseMs);
+    claimed.push(...rows);
+    remaining -= rows.length;
+  }
+  if (remaining > 0) {
+    const excluded = special.map((q) => q.name);
+    claimed.push(...(await claimUnlimited(exec, listed, excluded, remaining, params.leaseMs)));
+  }
+  return claimed;
+}
+
+/** Uses jobs_claim_idx (all queues) or jobs_queue_claim_idx (listed queues). */
+function claimUnlimited(exec: Exec, listed: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+  return pg(exec.unsafe<ClaimedJob[]>(
+    `with picked as (
+       select id from jobs
+        where state in ('queued', 'retry_waiting') and run_at <= now()
+          and ($1::text[] is null or queue = any($1::text[]))
+          and queue <> all($2::text[])
+        order by priority, run_at, id
+        limit $3
+        for update skip locked
+     )
+     update jobs j
+        set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+            lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+       from picked where j.id = picked.id
+     returning ${CLAIMED_RETURNING}`,
+    [listed, excluded, limit, leaseMs] as never[],
+  ));
+}
+
+function claimLimited(exec: Exec, queue: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+  return inTx(exec, async (tx) => {
+    const [q] = await pg(tx<{ limit: number | null; paused: boolean }[]>`
+      select concurrency_limit as limit, paused from queues where name = ${queue} for update`);
+    if (!q || q.paused || q.limit === null) return [];
+    const [running] = await pg(tx<{ n: number }[]>`
+      select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
+    const room = Math.min(limit, q.limit - (running?.n ?? 0));
+    if (room <= 0) return [];
+    return pg(tx.unsafe<ClaimedJob[]>(
+      `with picked as (
+         select id from jobs
+          where queue = $1 and state in ('queued', 'retry_waiting') and run_at <= now()
+          order by priority, run_at, id
+          limit $2
+          for update skip locked
+       )
+       update jobs j
+          set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+              lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+         from picked where j.id = picked.id
+       returning ${CLAIMED_RETURNING}`,
+      [queue, room, leaseMs] as never[],
+    ));
+  });
+}

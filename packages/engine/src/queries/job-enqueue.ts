@@ -1,0 +1,157 @@
+import { DispatchError, invalidRequest } from '@pgdispatch/core/errors';
+import { assertQueueName, isValidQueueName } from '@pgdispatch/core/queue-name';
+import type { Job } from '@pgdispatch/core/types';
+import type { Exec } from '../db.js';
+import { inTx } from '../db.js';
+import { pg } from '../pg-errors.js';
+import { JOB_COLUMNS } from './rows.js';
+
+export interface EnqueueItem {
+  queue: string;
+  task: string;
+  payload?: unknown;
+  /** Lower runs first (default 0; -32768..32767). */
+  priority?: number;
+  /** Absolute start time; wins over delayMs. */
+  runAt?: Date;
+  /** Delay from the database's now(), in ms (default 0). */
+  delayMs?: number;
+  /** Default: the queue's default_max_attempts, else 5. */
+  maxAttempts?: number;
+  /** Per queue: a second enqueue with the same key returns the first job. */
+  idempotencyKey?: string;
+  parentId?: number;
+}
+
+export interface EnqueueOptions {
+  /** Largest accepted serialized payload, in bytes (default 262144). */
+  maxPayloadBytes?: number;
+}
+
+export interface EnqueueResult {
+  job: Job;
+  /** false when an idempotency key matched an existing job. */
+  created: boolean;
+}
+
+/** Validates one item; every problem names its index so a batch error says which item is bad. */
+function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
+  const payloads: string[] = [];
+  items.forEach((it, i) => {
+    const at = items.length > 1 ? ` (item ${i})` : '';
+    if (!isValidQueueName(it.queue)) assertQueueName(it.queue);
+    if (typeof it.task !== 'string' || it.task.length === 0 || it.task.length > 128) throw invalidRequest(`task must be 1–128 characters${at}`);
+    if (it.priority !== undefined && (!Number.isInteger(it.priority) || it.priority < -32768 || it.priority > 32767)) {
+      throw invalidRequest(`priority must be an integer in -32768..32767${at}`);
+    }
+    if (it.delayMs !== undefined && (!Number.isFinite(it.delayMs) || it.delayMs < 0)) throw invalidRequest(`delayMs must be a non-negative number${at}`);
+    if (it.runAt !== undefined && Number.isNaN(it.runAt.getTime())) throw invalidRequest(`runAt is not a valid time${at}`);
+    if (it.maxAttempts !== undefined && (!Number.isInteger(it.maxAttempts) || it.maxAttempts < 1 || it.maxAttempts > 1000)) {
+      throw invalidRequest(`maxAttempts must be an integer in 1..1000${at}`);
+    }
+    if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > 255)) {
+      throw invalidRequest(`idempotencyKey must be 1–255 characters${at}`);
+    }
+    const json = JSON.stringify(it.payload ?? {});
+    if (json === undefined) throw invalidRequest(`payload must be JSON${at}`);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > maxPayloadBytes) {
+      throw new DispatchError('payload_too_large', `payload is ${bytes} bytes, the limit is ${maxPayloadBytes}${at}`, { details: { bytes, limit: maxPayloadBytes } });
+    }
+    payloads.push(json);
+  });
+  return payloads;
+}
+
+/**
+ * Enqueues many jobs in one INSERT … SELECT FROM unnest(…). One statement also registers unknown
+ * queues (defaults) and NOTIFYs each queue with immediately runnable jobs; NOTIFY is delivered on
+ * commit and coalesced, so a burst costs one wake-up per queue.
+ *
+ * Idempotency: `on conflict do nothing` waits for a concurrent inserter of the same key to commit,
+ * so the follow-up select (a new snapshot under READ COMMITTED) finds the winner's row.
+ */
+export async function jobEnqueueMany(exec: Exec, params: { items: EnqueueItem[] } & EnqueueOptions): Promise<EnqueueResult[]> {
+  const { items } = params;
+  if (items.length === 0) return [];
+  if (items.length > 10_000) throw invalidRequest('a batch holds at most 10000 jobs');
+  const payloads = validate(items, params.maxPayloadBytes ?? 262_144);
+  const cols = {
+    queue: items.map((i) => i.queue),
+    task: items.map((i) => i.task),
+    payload: payloads,
+    priority: items.map((i) => i.priority ?? 0),
+    runAt: items.map((i) => (i.runAt ? i.runAt.toISOString() : null)),
+    delay: items.map((i) => Math.round(i.delayMs ?? 0)),
+    maxAttempts: items.map((i) => i.maxAttempts ?? null),
+    key: items.map((i) => i.idempotencyKey ?? null),
+    parent: items.map((i) => i.parentId ?? null),
+  };
+  const run = async (ex: Exec): Promise<EnqueueResult[]> => {
+    const inserted = await pg(ex.unsafe<(Job & { ord: number })[]>(
+      `with input as (
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::timestamptz[], $6::bigint[], $7::int[], $8::text[], $9::bigint[])
+           with ordinality as t(queue, task, payload, priority, run_at, delay_ms, max_attempts, idempotency_key, parent_id, ord)
+       ),
+       new_queues as (
+         insert into queues (name) select distinct queue from input on conflict do nothing
+       ),
+       ins as (
+         insert into jobs (queue, task, payload, priority, run_at, max_attempts, idempotency_key, parent_id)
+         select i.queue, i.task, i.payload::jsonb, i.priority,
+                coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond'),
+                coalesce(i.max_attempts, q.default_max_attempts, 5), i.idempotency_key, i.parent_id
+           from input i left join queues q on q.name = i.queue
+          order by i.ord
+         on conflict (queue, idempotency_key) where idempotency_key is not null do nothing
+         returning ${JOB_COLUMNS}
+       ),
+       notified as (
+         select count(pg_notify('pgdispatch_jobs', queue)) as n
+           from (select distinct queue from ins where "runAt" <= now()) w
+       )
+       select ins.* from ins cross join notified`,
+      [cols.queue, cols.task, cols.payload, cols.priority, cols.runAt, cols.delay, cols.maxAttempts, cols.key, cols.parent] as never[],
+    ));
+    // Map results back to input order: inserted rows by (queue, key) or by position among keyless.
+    const byKey = new Map<string, Job>();
+    const keyless: Job[] = [];
+    for (const row of inserted) {
+      if (row.idempotencyKey !== null) byKey.set(`${row.queue}\u0000${row.idempotencyKey}`, row);
+      else keyless.push(row);
+    }
+    keyless.sort((a, b) => a.id - b.id);
+    const missing = items.filter((i) => i.idempotencyKey !== undefined && !byKey.has(`${i.queue}\u0000${i.idempotencyKey}`));
+    const existing = new Map<string, Job>();
+    if (missing.length > 0) {
+      const rows = await pg(ex.unsafe<Job[]>(
+        `select ${JOB_COLUMNS} from jobs j join unnest($1::text[], $2::text[]) as k(queue, key)
+           on j.queue = k.queue and j.idempotency_key = k.key`,
+        [missing.map((m) => m.queue), missing.map((m) => m.idempotencyKey ?? '')] as never[],
+      ));
+      for (const r of rows) existing.set(`${r.queue}\u0000${r.idempotencyKey}`, r);
+    }
+    let k = 0;
+    const seen = new Set<string>();
+    return items.map((it) => {
+      if (it.idempotencyKey === undefined) return { job: keyless[k++] as Job, created: true };
+      const id = `${it.queue}\u0000${it.idempotencyKey}`;
+      const mine = byKey.get(id);
+      if (mine && !seen.has(id)) {
+        seen.add(id);
+        return { job: mine, created: true };
+      }
+      const job = mine ?? existing.get(id);
+      if (!job) throw new DispatchError('conflict', 'idempotency key matched a job that vanished; retry', { retryable: true });
+      return { job, created: false };
+    });
+  };
+  return items.some((i) => i.idempotencyKey !== undefined) ? inTx(exec, run) : run(exec);
+}
+
+/** Enqueues one job; see jobEnqueueMany. */
+export async function jobEnqueue(exec: Exec, params: EnqueueItem & EnqueueOptions): Promise<EnqueueResult> {
+  const { maxPayloadBytes, ...item } = params;
+  const [res] = await jobEnqueueMany(exec, { items: [item], ...(maxPayloadBytes === undefined ? {} : { maxPayloadBytes }) });
+  return res as EnqueueResult;
+}

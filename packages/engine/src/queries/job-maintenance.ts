@@ -1,0 +1,53 @@
+import type { Exec } from '../db.js';
+import { pg } from '../pg-errors.js';
+
+/**
+ * Expired leases: running jobs whose lease_expires_at passed (by the database's clock). Each one
+ * counts as a spent attempt: → retry_waiting (runnable now), failed when attempts are spent,
+ * cancelled when a cancel was requested. SKIP LOCKED lets many api pods reap side by side.
+ */
+export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number } = {}): Promise<{ id: number; queue: string; state: string }[]> {
+  return pg(exec.unsafe<{ id: number; queue: string; state: string }[]>(
+    `with expired as (
+       select id from jobs where state = 'running' and lease_expires_at < now()
+        order by lease_expires_at limit $1 for update skip locked
+     ), reaped as (
+       update jobs j set
+          state = case when j.cancel_requested then 'cancelled' when j.attempt >= j.max_attempts then 'failed' else 'retry_waiting' end,
+          lease_token = null, lease_expires_at = null, run_at = now(), updated_at = now(),
+          last_error = jsonb_build_object('message', 'lease expired', 'name', 'LeaseExpired', 'attempt', j.attempt, 'retryable', true),
+          finished_at = case when j.cancel_requested or j.attempt >= j.max_attempts then now() else null end
+         from expired where j.id = expired.id
+       returning j.id, j.queue, j.state
+     ), n as (select count(pg_notify('pgdispatch_jobs', queue)) from (select distinct queue from reaped where state = 'retry_waiting') q)
+     select reaped.* from reaped cross join n`,
+    [params.limit ?? 1000] as never[],
+  ));
+}
+
+export interface PurgeParams {
+  /** Default retention of succeeded and cancelled jobs, in seconds. */
+  retentionSeconds: number;
+  /** Retention of failed jobs, in seconds. */
+  failedRetentionSeconds: number;
+  /** Rows per delete (default 5000): small batches keep locks and WAL bursts short. */
+  batchSize?: number;
+}
+
+/**
+ * Deletes one batch of finished jobs past their retention (the queue's retention_seconds when
+ * set). Returns how many rows went; call again while it returns batchSize. Steps cascade.
+ */
+export async function jobPurge(exec: Exec, params: PurgeParams): Promise<number> {
+  const rows = await pg(exec.unsafe<{ id: number }[]>(
+    `delete from jobs where id in (
+       select j.id from jobs j left join queues q on q.name = j.queue
+        where j.finished_at is not null
+          and j.finished_at < now() - make_interval(secs => least($1::int, $2::int, coalesce((select min(retention_seconds) from queues), $1::int)))
+          and j.finished_at < now() - make_interval(secs => case when j.state = 'failed' then $2::int else coalesce(q.retention_seconds, $1::int) end)
+        limit $3
+     ) returning id`,
+    [params.retentionSeconds, params.failedRetentionSeconds, params.batchSize ?? 5000] as never[],
+  ));
+  return rows.length;
+}

@@ -1,0 +1,27 @@
+import { DispatchError } from '@pgdispatch/core/errors';
+import type { Exec } from '../db.js';
+import { pg } from '../pg-errors.js';
+
+/**
+ * Checkpoints a step result for a running job, fenced by lease token (a stale holder's checkpoint
+ * writes nothing and gets lease_lost). The first result recorded for a name wins: a retry reads
+ * it back instead of running the step again.
+ */
+export async function jobStepSave(exec: Exec, params: { id: number; leaseToken: string; name: string; result: unknown }): Promise<void> {
+  const rows = await pg(exec<{ ok: number }[]>`
+    with holder as (
+      select id, attempt from jobs where id = ${params.id} and lease_token = ${params.leaseToken}::uuid and state = 'running'
+    ), ins as (
+      insert into job_steps (job_id, name, result, attempt)
+      select id, ${params.name}, ${JSON.stringify(params.result ?? null)}::jsonb, attempt from holder
+      on conflict (job_id, name) do nothing
+    )
+    select 1 as ok from holder`);
+  if (rows.length === 0) throw new DispatchError('lease_lost', `lease on job ${params.id} is no longer held`, { details: { id: params.id } });
+}
+
+/** Every checkpointed step of a job: name → result. */
+export async function jobStepsLoad(exec: Exec, params: { id: number }): Promise<Record<string, unknown>> {
+  const rows = await pg(exec<{ name: string; result: unknown }[]>`select name, result from job_steps where job_id = ${params.id}`);
+  return Object.fromEntries(rows.map((r) => [r.name, r.result]));
+}

@@ -1,0 +1,96 @@
+import { invalidRequest, notFound } from '@pgdispatch/core/errors';
+import { assertQueueName } from '@pgdispatch/core/queue-name';
+import type { JobState, QueuePolicy } from '@pgdispatch/core/types';
+import type { Exec } from '../db.js';
+import { pg } from '../pg-errors.js';
+
+const QUEUE_COLUMNS = `name, paused, concurrency_limit as "concurrencyLimit", default_max_attempts as "defaultMaxAttempts",
+  backoff_base_ms as "backoffBaseMs", backoff_max_ms as "backoffMaxMs", retention_seconds as "retentionSeconds"`;
+
+export type QueuePolicyPatch = Partial<Omit<QueuePolicy, 'name' | 'paused'>>;
+
+function checkPolicy(p: QueuePolicyPatch): void {
+  const intIn = (v: number | null | undefined, min: number, max: number) => v === undefined || v === null || (Number.isInteger(v) && v >= min && v <= max);
+  if (!intIn(p.concurrencyLimit, 1, 1_000_000)) throw invalidRequest('concurrencyLimit must be null or an integer in 1..1000000');
+  if (p.defaultMaxAttempts === null || !intIn(p.defaultMaxAttempts, 1, 1000)) throw invalidRequest('defaultMaxAttempts must be an integer in 1..1000');
+  if (p.backoffBaseMs === null || !intIn(p.backoffBaseMs, 0, 2_147_483_647)) throw invalidRequest('backoffBaseMs must be a non-negative integer');
+  if (p.backoffMaxMs === null || !intIn(p.backoffMaxMs, 0, 2_147_483_647)) throw invalidRequest('backoffMaxMs must be a non-negative integer');
+  if (!intIn(p.retentionSeconds, 0, 2_147_483_647)) throw invalidRequest('retentionSeconds must be null or a non-negative integer');
+}
+
+/** Creates a queue or updates the given policy fields; fields left out keep their value. */
+export async function queueUpsert(exec: Exec, params: { name: string } & QueuePolicyPatch): Promise<QueuePolicy> {
+  assertQueueName(params.name);
+  checkPolicy(params);
+  const has = (k: keyof QueuePolicyPatch) => params[k] !== undefined;
+  const [q] = await pg(exec.unsafe<QueuePolicy[]>(
+    `insert into queues (name, concurrency_limit, default_max_attempts, backoff_base_ms, backoff_max_ms, retention_seconds)
+     values ($1, $2, coalesce($3, 5), coalesce($4, 1000), coalesce($5, 3600000), $6)
+     on conflict (name) do update set
+       concurrency_limit = case when $7 then excluded.concurrency_limit else queues.concurrency_limit end,
+       default_max_attempts = case when $8 then excluded.default_max_attempts else queues.default_max_attempts end,
+       backoff_base_ms = case when $9 then excluded.backoff_base_ms else queues.backoff_base_ms end,
+       backoff_max_ms = case when $10 then excluded.backoff_max_ms else queues.backoff_max_ms end,
+       retention_seconds = case when $11 then excluded.retention_seconds else queues.retention_seconds end,
+       updated_at = now()
+     returning ${QUEUE_COLUMNS}`,
+    [params.name, params.concurrencyLimit ?? null, params.defaultMaxAttempts ?? null, params.backoffBaseMs ?? null, params.backoffMaxMs ?? null,
+      params.retentionSeconds ?? null, has('concurrencyLimit'), has('defaultMaxAttempts'), has('backoffBaseMs'), has('backoffMaxMs'), has('retentionSeconds')] as never[],
+  ));
+  return q as QueuePolicy;
+}
+
+async function setPaused(exec: Exec, name: string, paused: boolean): Promise<QueuePolicy> {
+  assertQueueName(name);
+  const [q] = await pg(exec.unsafe<QueuePolicy[]>(
+    `update queues set paused = $2, updated_at = now() where name = $1 returning ${QUEUE_COLUMNS}`,
+    [name, paused] as never[],
+  ));
+  if (!q) throw notFound('queue', name);
+  if (!paused) await pg(exec`select pg_notify('pgdispatch_jobs', ${name})`);
+  return q;
+}
+
+/** A paused queue keeps accepting jobs; nothing is claimed from it until resumed. */
+export const queuePause = (exec: Exec, params: { name: string }) => setPaused(exec, params.name, true);
+export const queueResume = (exec: Exec, params: { name: string }) => setPaused(exec, params.name, false);
+
+export async function queueGet(exec: Exec, params: { name: string }): Promise<QueuePolicy> {
+  assertQueueName(params.name);
+  const [q] = await pg(exec.unsafe<QueuePolicy[]>(`select ${QUEUE_COLUMNS} from queues where name = $1`, [params.name] as never[]));
+  if (!q) throw notFound('queue', params.name);
+  return q;
+}
+
+export async function queueList(exec: Exec): Promise<QueuePolicy[]> {
+  return pg(exec.unsafe<QueuePolicy[]>(`select ${QUEUE_COLUMNS} from queues order by name`));
+}
+
+export interface QueueStats {
+  name: string;
+  paused: boolean;
+  counts: Record<JobState, number>;
+  /** Seconds the oldest runnable waiting job has waited past its run_at (0 when none). */
+  oldestWaitingSeconds: number;
+}
+
+/** Counts by state and the age of the oldest runnable job, for one queue. */
+export async function queueStats(exec: Exec, params: { name: string }): Promise<QueueStats> {
+  const q = await queueGet(exec, params);
+  const rows = await pg(exec<{ state: JobState; n: number }[]>`
+    select state, count(*)::int as n from jobs where queue = ${params.name} group by state`);
+  const [age] = await pg(exec<{ s: number | null }[]>`
+    select extract(epoch from now() - min(run_at))::float8 as s from jobs
+     where queue = ${params.name} and state in ('queued', 'retry_waiting') and run_at <= now()`);
+  const counts = { queued: 0, running: 0, succeeded: 0, retry_waiting: 0, failed: 0, cancelled: 0 } as Record<JobState, number>;
+  for (const r of rows) counts[r.state] = r.n;
+  return { name: q.name, paused: q.paused, counts, oldestWaitingSeconds: Math.max(0, age?.s ?? 0) };
+}
+
+/** Depth of every queue in the live states plus the oldest runnable age; feeds /metrics. */
+export async function queueDepths(exec: Exec): Promise<{ queue: string; state: JobState; n: number; oldestSeconds: number }[]> {
+  return pg(exec<{ queue: string; state: JobState; n: number; oldestSeconds: number }[]>`
+    select queue, state, count(*)::int as n,
+           coalesce(extract(epoch from now() - min(run_at) filter (where run_at <= now())), 0)::float8 as "oldestSeconds"
+      from jobs where state in ('queued', 'retry_waiting', 'running') group by queue, state`);
+}

@@ -1,0 +1,18 @@
+import type { ClaimedJob, Job, JobState } from '@pgdispatch/core/types';
+
+/** Column list of a full job row, aliased to the Job shape (no per-row transform on hot paths). */
+export const JOB_COLUMNS = `id, queue, task, payload, state, priority, run_at as "runAt", attempt,
+  max_attempts as "maxAttempts", lease_token as "leaseToken", lease_expires_at as "leaseExpiresAt",
+  cancel_requested as "cancelRequested", idempotency_key as "idempotencyKey", result,
+  last_error as "lastError", parent_id as "parentId", created_at as "createdAt",
+  updated_at as "updatedAt", finished_at as "finishedAt"`;
+
+/** RETURNING list of a claim (`update jobs j … returning`), aliased to ClaimedJob. */
+export const CLAIMED_RETURNING = `j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts as "maxAttempts",
+  j.lease_token as "leaseToken", j.lease_expires_at as "leaseExpiresAt"`;
+
+export type JobRow = Job;
+export type ClaimedRow = ClaimedJob;
+
+/** Per-item outcome of a fenced batch write. */
+export type ItemOutcome<T = { state: JobState }> = ({ id: number; ok: true } & T) | { id: number; ok: false; code: 'lease_lost' };

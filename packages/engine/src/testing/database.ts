@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import type { Sql } from '../db.js';
+import { closeDb, createDb } from '../db.js';
+
+export interface TestDatabase {
+  url: string;
+  sql: Sql;
+  /** Opens another pool on the same database (separate connections for concurrency tests). */
+  connect(max?: number): Sql;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database cloned from the run's template (graphile-worker's habit): cheap,
+ * isolated per file, safe for concurrency and LISTEN/NOTIFY tests. Files run in parallel.
+ */
+export async function createTestDatabase(opts: { max?: number } = {}): Promise<TestDatabase> {
+  const adminUrl = inject('pgAdminUrl');
+  const template = inject('pgTemplate');
+  const template_pid = template.replace('pgdispatch_tpl_', '');
+  const name = `pgdispatch_t_${template_pid}_${randomBytes(5).toString('hex')}`;
+  const admin = createDb({ url: adminUrl, max: 1 });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await admin.unsafe(`create database ${name} template ${template}`);
+        break;
+      } catch (err) {
+        // Two clones of one template at the same instant can collide on the template's lock.
+        if (i >= 20 || !/being accessed by other users/.test(String(err))) throw err;
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+      }
+    }
+  } finally {
+    await closeDb(admin);
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const pools: Sql[] = [];
+  const connect = (max = 10) => {
+    const s = createDb({ url, max });
+    pools.push(s);
+    return s;
+  };
+  const sql = connect(opts.max ?? 10);
+  return {
+    url,
+    sql,
+    connect,
+    drop: async () => {
+      await Promise.all(pools.map((p) => closeDb(p, 1)));
+      const a = createDb({ url: adminUrl, max: 1 });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await closeDb(a);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { Job, JobState } from '@pgdispatch/core/types';
+import type { Exec } from '../db.js';
+import { JOB_COLUMNS } from '../queries/rows.js';
+
+/** Inserts a job directly in any state (tests only): `insertJob(sql, { state: 'running' })`. */
+export async function insertJob(exec: Exec, opts: { queue?: string; task?: string; state?: JobState; payload?: unknown; priority?: number; runAtOffsetMs?: number; attempt?: number; maxAttempts?: number; leaseMs?: number } = {}): Promise<Job> {
+  const state = opts.state ?? 'queued';
+  const [job] = await exec.unsafe<Job[]>(
+    `insert into jobs (queue, task, payload, state, priority, run_at, attempt, max_attempts, lease_token, lease_expires_at, finished_at)
+     values ($1, $2, $3::jsonb, $4, $5, now() + $6 * interval '1 millisecond', $7, $8,
+             case when $4 = 'running' then gen_random_uuid() end,
+             case when $4 = 'running' then now() + $9 * interval '1 millisecond' end,
+             case when $4 in ('succeeded', 'failed', 'cancelled') then now() end)
+     returning ${JOB_COLUMNS}`,
+    [opts.queue ?? 'default', opts.task ?? 'noop', JSON.stringify(opts.payload ?? {}), state, opts.priority ?? 0, opts.runAtOffsetMs ?? 0,
+      opts.attempt ?? (state === 'running' ? 1 : 0), opts.maxAttempts ?? 5, opts.leaseMs ?? 30_000] as never[],
+  );
+  return job as Job;
+}
+
+/** Job counts by state. */
+export async function countByState(exec: Exec, queue?: string): Promise<Partial<Record<JobState, number>>> {
+  const rows = await exec<{ state: JobState; n: number }[]>`
+    select state, count(*)::int as n from jobs where (${queue ?? null}::text is null or queue = ${queue ?? null}) group by state`;
+  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
