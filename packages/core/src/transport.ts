@@ -1,0 +1,52 @@
+import type { ClaimedJob, JobError, JobState } from './types.js';
+
+/** Identifies a held lease: every write from an executor names one (fencing). */
+export interface LeaseRef {
+  id: number;
+  leaseToken: string;
+}
+
+export interface DequeueRequest {
+  /** Queues to pull from: `*` or names (the api intersects them with the credential's queues). */
+  queues: '*' | string[];
+  /** Most jobs wanted now (free handler slots). */
+  max: number;
+  /** Long-poll bound in ms: resolve with [] when nothing arrives in time. */
+  waitMs: number;
+  /** Aborting withdraws the request; jobs claimed for it afterwards are released. */
+  signal?: AbortSignal;
+}
+
+export type LeaseOutcome = { id: number; ok: true } | { id: number; ok: false; code: 'lease_lost' };
+export type HeartbeatReply = { id: number; ok: true; cancelRequested: boolean } | { id: number; ok: false; code: 'lease_lost' };
+export type FailReply = { id: number; ok: true; state: JobState } | { id: number; ok: false; code: 'lease_lost' };
+
+export interface ChildJob {
+  queue: string;
+  task: string;
+  payload?: unknown;
+  priority?: number;
+  delayMs?: number;
+  maxAttempts?: number;
+}
+
+/**
+ * How an executor talks to the control plane. Two implementations share it: in-process (role
+ * all, in packages/api) and HTTP (role worker, in packages/worker). Methods that concern one job
+ * throw DispatchError('lease_lost') when the lease is no longer held; batch methods report per item.
+ */
+export interface Transport {
+  dequeue(req: DequeueRequest): Promise<ClaimedJob[]>;
+  heartbeat(items: LeaseRef[]): Promise<HeartbeatReply[]>;
+  complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome>;
+  fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply>;
+  /** Back to queued without spending an attempt (graceful shutdown). */
+  release(items: LeaseRef[]): Promise<LeaseOutcome[]>;
+  /** Checkpointed steps of the job (name → result). */
+  loadSteps(ref: LeaseRef): Promise<Record<string, unknown>>;
+  saveStep(ref: LeaseRef & { name: string; result: unknown }): Promise<void>;
+  progress(ref: LeaseRef & { data: unknown }): Promise<void>;
+  /** Enqueues a child job; `key` makes it idempotent per parent (e.g. the step name). */
+  enqueueChild(ref: LeaseRef & { key: string; job: ChildJob }): Promise<{ jobId: number; created: boolean }>;
+  close?(): Promise<void>;
+}
