@@ -7,7 +7,7 @@ export async function insertJob(exec: Exec, opts: { queue?: string; task?: strin
   const state = opts.state ?? 'queued';
   const [job] = await exec.unsafe<Job[]>(
     `insert into jobs (queue, task, payload, state, priority, run_at, attempt, max_attempts, lease_token, lease_expires_at, finished_at)
-     values ($1, $2, $3::jsonb, $4, $5, now() + $6 * interval '1 millisecond', $7, $8,
+     values ($1, $2, $3::text::jsonb, $4, $5, now() + $6 * interval '1 millisecond', $7, $8,
              case when $4 = 'running' then gen_random_uuid() end,
              case when $4 = 'running' then now() + $9 * interval '1 millisecond' end,
              case when $4 in ('succeeded', 'failed', 'cancelled') then now() end)

@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sql } from '../db.js';
+import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { countByState, insertJob } from '../testing/factories.js';
+import { jobClaim } from './job-claim.js';
+import { jobCompleteMany } from './job-complete.js';
+import { jobEnqueueMany } from './job-enqueue.js';
+import { queuePause, queueResume, queueUpsert } from './queue-admin.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const LEASE = 30_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('jobClaim', () => {
+  it('claims in order of priority, then run_at, then id, and skips jobs not yet due', async () => {
+    const q = 'order';
+    const late = await insertJob(db.sql, { queue: q, priority: 0, runAtOffsetMs: -1_000 });
+    const urgent = await insertJob(db.sql, { queue: q, priority: -5, runAtOffsetMs: 0 });
+    const early = await insertJob(db.sql, { queue: q, priority: 0, runAtOffsetMs: -5_000 });
+    const sameTimeA = await insertJob(db.sql, { queue: q, priority: 3, runAtOffsetMs: -9_000 });
+    const sameTimeB = await db.sql`insert into jobs (queue, task, priority, run_at) select queue, task, priority, run_at from jobs where id = ${sameTimeA.id} returning id`;
+    const future = await insertJob(db.sql, { queue: q, priority: -10, runAtOffsetMs: 60_000 });
+
+    const oneByOne: number[] = [];
+    for (;;) {
+      const [c] = await jobClaim(db.sql, { queues: [q], limit: 1, leaseMs: LEASE });
+      if (!c) break;
+      oneByOne.push(c.id);
+    }
+    expect(oneByOne).toEqual([urgent.id, early.id, late.id, sameTimeA.id, sameTimeB[0]!.id]);
+    expect(oneByOne).not.toContain(future.id);
+  });
+
+  it('returns a batch in claim order', async () => {
+    const q = 'batch-order';
+    const ids: number[] = [];
+    for (const p of [9, 1, 5, 3, 7, 0]) ids.push((await insertJob(db.sql, { queue: q, priority: p })).id);
+    const claimed = await jobClaim(db.sql, { queues: [q], limit: 4, leaseMs: LEASE });
+    expect(claimed.map((c) => c.id)).toEqual([ids[5], ids[1], ids[3], ids[2]]);
+  });
+
+  it('returns a large batch in claim order too', async () => {
+    const q = 'big-batch-order';
+    const priorities = Array.from({ length: 600 }, (_, i) => (i * 7919) % 13);
+    await jobEnqueueMany(db.sql, { items: priorities.map((priority) => ({ queue: q, task: 'noop', priority })) });
+    const expected = await db.sql<{ id: number }[]>`select id from jobs where queue = ${q} order by priority, run_at, id limit 500`;
+    const claimed = await jobClaim(db.sql, { queues: [q], limit: 500, leaseMs: LEASE });
+    expect(claimed.map((c) => c.id)).toEqual(expected.map((r) => r.id));
+  });
+
+  it('sets running, attempt+1, a fresh lease token and an expiry from the database clock', async () => {
+    const q = 'lease-fields';
+    const job = await insertJob(db.sql, { queue: q, attempt: 2, payload: { n: 1 } });
+    const [before] = await db.sql<{ now: Date }[]>`select now()`;
+    const [c] = await jobClaim(db.sql, { queues: [q], limit: 5, leaseMs: 45_000 });
+    const [after] = await db.sql<{ now: Date }[]>`select now()`;
+    expect(c).toMatchObject({ id: job.id, queue: q, task: 'noop', payload: { n: 1 }, attempt: 3, maxAttempts: 5 });
+    expect(c!.leaseToken).toMatch(/^[0-9a-f-]{36}$/);
+    expect(c!.leaseExpiresAt.getTime()).toBeGreaterThanOrEqual(before!.now.getTime() + 45_000);
+    expect(c!.leaseExpiresAt.getTime()).toBeLessThanOrEqual(after!.now.getTime() + 45_000);
+    const [row] = await db.sql`select state, attempt, lease_token from jobs where id = ${job.id}`;
+    expect(row).toEqual({ state: 'running', attempt: 3, lease_token: c!.leaseToken });
+  });
+
+  it('claims retry_waiting jobs once due but never running or finished ones', async () => {
+    const q = 'states';
+    const waiting = await insertJob(db.sql, { queue: q, state: 'retry_waiting', attempt: 1 });
+    for (const state of ['running', 'succeeded', 'failed', 'cancelled'] as const) await insertJob(db.sql, { queue: q, state });
+    await insertJob(db.sql, { queue: q, state: 'retry_waiting', runAtOffsetMs: 60_000 });
+    const claimed = await jobClaim(db.sql, { queues: [q], limit: 10, leaseMs: LEASE });
+    expect(claimed.map((c) => [c.id, c.attempt])).toEqual([[waiting.id, 2]]);
+  });
+
+  it('claims only from the listed queues, or from all with *', async () => {
+    const a = await insertJob(db.sql, { queue: 'pick-a' });
+    const b = await insertJob(db.sql, { queue: 'pick-b' });
+    expect((await jobClaim(db.sql, { queues: ['pick-b', 'nonexistent'], limit: 10, leaseMs: LEASE })).map((c) => c.id)).toEqual([b.id]);
+    expect(await jobClaim(db.sql, { queues: [], limit: 10, leaseMs: LEASE })).toEqual([]);
+    expect(await jobClaim(db.sql, { queues: ['pick-a'], limit: 0, leaseMs: LEASE })).toEqual([]);
+    const all = await jobClaim(db.sql, { queues: '*', limit: 100, leaseMs: LEASE });
+    expect(all.map((c) => c.id)).toContain(a.id);
+  });
+
+  it('a paused queue yields nothing until resumed; other queues are unaffected', async () => {
+    await queueUpsert(db.sql, { name: 'paused-q' });
+    await queueUpsert(db.sql, { name: 'paused-limited', concurrencyLimit: 5 });
+    const p = await insertJob(db.sql, { queue: 'paused-q' });
+    const pl = await insertJob(db.sql, { queue: 'paused-limited' });
+    const free = await insertJob(db.sql, { queue: 'paused-other' });
+    await queuePause(db.sql, { name: 'paused-q' });
+    await queuePause(db.sql, { name: 'paused-limited' });
+    expect(await jobClaim(db.sql, { queues: ['paused-q', 'paused-limited'], limit: 10, leaseMs: LEASE })).toEqual([]);
+    const star = await jobClaim(db.sql, { queues: '*', limit: 100, leaseMs: LEASE });
+    expect(star.map((c) => c.id)).toContain(free.id);
+    expect(star.map((c) => c.id)).not.toContain(p.id);
+    expect(star.map((c) => c.id)).not.toContain(pl.id);
+    await queueResume(db.sql, { name: 'paused-q' });
+    await queueResume(db.sql, { name: 'paused-limited' });
+    const resumed = await jobClaim(db.sql, { queues: ['paused-q', 'paused-limited'], limit: 10, leaseMs: LEASE });
+    expect(resumed.map((c) => c.id).sort((x, y) => x - y)).toEqual([p.id, pl.id]);
+  });
+
+  it('claims at most the remainder of a concurrency limit', async () => {
+    await queueUpsert(db.sql, { name: 'limit-2', concurrencyLimit: 2 });
+    for (let i = 0; i < 5; i++) await insertJob(db.sql, { queue: 'limit-2' });
+    expect(await jobClaim(db.sql, { queues: ['limit-2'], limit: 10, leaseMs: LEASE })).toHaveLength(2);
+    expect(await jobClaim(db.sql, { queues: '*', limit: 10, leaseMs: LEASE })).toEqual([]);
+    await queueUpsert(db.sql, { name: 'limit-2', concurrencyLimit: null });
+    expect(await jobClaim(db.sql, { queues: ['limit-2'], limit: 10, leaseMs: LEASE })).toHaveLength(3);
+  });
+
+  it('composes inside a caller transaction: a rollback un-claims', async () => {
+    const job = await insertJob(db.sql, { queue: 'tx-claim' });
+    await db.sql
+      .begin(async (tx) => {
+        expect(await jobClaim(tx, { queues: ['tx-claim'], limit: 1, leaseMs: LEASE })).toHaveLength(1);
+        throw new Error('rollback');
+      })
+      .catch(() => {});
+    const [row] = await db.sql`select state, attempt from jobs where id = ${job.id}`;
+    expect(row).toEqual({ state: 'queued', attempt: 0 });
+  });
+});
+
+describe('jobClaim under concurrent claimers', () => {
+  it('8 claimers on separate connections drain 5,000 jobs, each claimed exactly once', async () => {
+    const q = 'drain';
+    const N = 5_000;
+    await jobEnqueueMany(db.sql, { items: Array.from({ length: N }, (_, i) => ({ queue: q, task: 'noop', payload: { i } })) });
+    const pools = Array.from({ length: 8 }, () => db.connect(1));
+    const perClaimer = await Promise.all(
+      pools.map(async (sql) => {
+        const mine: number[] = [];
+        for (;;) {
+          const batch = await jobClaim(sql, { queues: [q], limit: 25, leaseMs: LEASE });
+          if (batch.length === 0) break;
+          mine.push(...batch.map((c) => c.id));
+          const out = await jobCompleteMany(sql, { items: batch.map((c) => ({ id: c.id, leaseToken: c.leaseToken })) });
+          expect(out.every((o) => o.ok)).toBe(true);
+        }
+        return mine;
+      }),
+    );
+    const all = perClaimer.flat();
+    expect(all).toHaveLength(N);
+    expect(new Set(all).size).toBe(N);
+    expect(perClaimer.filter((m) => m.length > 0).length).toBeGreaterThan(1);
+    expect(await countByState(db.sql, q)).toEqual({ succeeded: N });
+    const [attempts] = await db.sql`select min(attempt)::int as lo, max(attempt)::int as hi from jobs where queue = ${q}`;
+    expect(attempts).toEqual({ lo: 1, hi: 1 });
+  });
+
+  it('a concurrency limit of 3 is never exceeded by 8 concurrent claimers (sampled), and is reached', async () => {
+    const q = 'limited';
+    const LIMIT = 3;
+    const N = 300;
+    await queueUpsert(db.sql, { name: q, concurrencyLimit: LIMIT });
+    await jobEnqueueMany(db.sql, { items: Array.from({ length: N }, () => ({ queue: q, task: 'noop' })) });
+    const sampler = db.connect(1);
+    const samples: number[] = [];
+    let done = false;
+    const sampling = (async () => {
+      while (!done) {
+        const [r] = await sampler<{ n: number }[]>`select count(*)::int as n from jobs where queue = ${q} and state = 'running'`;
+        samples.push(r!.n);
+      }
+    })();
+    const claimers: Sql[] = Array.from({ length: 8 }, () => db.connect(1));
+    let completed = 0;
+    await Promise.all(
+      claimers.map(async (sql) => {
+        let idle = 0;
+        while (completed < N && idle < 200) {
+          const batch = await jobClaim(sql, { queues: [q], limit: 2, leaseMs: LEASE });
+          if (batch.length === 0) {
+            idle++;
+            await sleep(1);
+            continue;
+          }
+          idle = 0;
+          await sleep(3); // hold the jobs a moment, as a handler would
+          await jobCompleteMany(sql, { items: batch.map((c) => ({ id: c.id, leaseToken: c.leaseToken })) });
+          completed += batch.length;
+        }
+      }),
+    );
+    done = true;
+    await sampling;
+    expect(completed).toBe(N);
+    expect(samples.length).toBeGreaterThan(50);
+    expect(Math.max(...samples)).toBeLessThanOrEqual(LIMIT);
+    expect(Math.max(...samples)).toBe(LIMIT);
+    expect(await countByState(db.sql, q)).toEqual({ succeeded: N });
+  });
+});
