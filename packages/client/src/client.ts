@@ -1,0 +1,207 @@
+/**
+ * Typed HTTP client for pgdispatch's public API (`/v1`). Used by the CLI, the tests and anyone
+ * enqueueing from another service. Requests go through `requestJson` (retry-fetch.ts): network
+ * errors and 503 are retried with backoff + jitter, 4xx never; API errors throw DispatchError
+ * with the server's code.
+ *
+ * Enqueue is retried after an ambiguous network error (the request may have been applied) only
+ * when it carries an `idempotencyKey`, so a retry can never create a second job.
+ */
+import type { JobError, JobState, QueuePolicy, Job } from '@pgdispatch/core/types';
+import { requestJson } from './retry-fetch.js';
+import type { FetchLike, JsonRequest, RetryOptions } from './retry-fetch.js';
+
+export interface PgDispatchClientOptions {
+  /** Base URL of an api or all pod, e.g. `http://localhost:8080` (a path prefix is kept). */
+  baseUrl: string;
+  /** Public API key, sent as `Authorization: Bearer <apiKey>`; omit when auth is off. */
+  apiKey?: string;
+  /** Custom fetch (default: global fetch, which keeps connections alive). */
+  fetch?: FetchLike;
+  /** Retry policy (defaults: see DEFAULT_RETRY). */
+  retry?: Partial<RetryOptions>;
+  /** Per-request timeout in ms (default 30000). */
+  timeoutMs?: number;
+}
+
+export interface EnqueueInput {
+  task: string;
+  payload?: unknown;
+  /** Lower runs first (default 0; -32768..32767). */
+  priority?: number;
+  /** Absolute start time (a Date or an ISO string); wins over delayMs. */
+  runAt?: Date | string;
+  /** Delay from the server's now, in ms (default 0). */
+  delayMs?: number;
+  /** Default: the queue's defaultMaxAttempts. */
+  maxAttempts?: number;
+  /** Per queue: enqueueing the same key again returns the first job (created: false). */
+  idempotencyKey?: string;
+}
+
+export interface EnqueueResult {
+  job: Job;
+  /** false when the idempotency key matched an existing job. */
+  created: boolean;
+}
+
+export interface ListJobsFilter {
+  queue?: string;
+  state?: JobState;
+  task?: string;
+  /** `nextCursor` of the previous page. */
+  cursor?: string | number;
+  /** Page size (server default 50, at most 500). */
+  limit?: number;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | number | null;
+}
+
+export type QueuePolicyPatch = Partial<Pick<QueuePolicy, 'concurrencyLimit' | 'defaultMaxAttempts' | 'backoffBaseMs' | 'backoffMaxMs' | 'retentionSeconds'>>;
+
+export interface QueueStats {
+  name: string;
+  paused: boolean;
+  counts: Record<JobState, number>;
+  /** Seconds the oldest runnable waiting job has waited past its runAt (0 when none). */
+  oldestWaitingSeconds: number;
+}
+
+/** A job as it travels over JSON: dates are ISO strings. */
+type WireJob = Omit<Job, 'runAt' | 'leaseExpiresAt' | 'createdAt' | 'updatedAt' | 'finishedAt' | 'lastError'> & {
+  runAt: string;
+  leaseExpiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  lastError: JobError | null;
+};
+
+/** Converts a wire job into the engine's Job shape (Date objects). */
+export function jobFromWire(w: WireJob): Job {
+  return {
+    ...w,
+    runAt: new Date(w.runAt),
+    leaseExpiresAt: w.leaseExpiresAt === null ? null : new Date(w.leaseExpiresAt),
+    createdAt: new Date(w.createdAt),
+    updatedAt: new Date(w.updatedAt),
+    finishedAt: w.finishedAt === null ? null : new Date(w.finishedAt),
+  };
+}
+
+export class PgDispatchClient {
+  readonly #base: string;
+  readonly #opts: PgDispatchClientOptions;
+
+  constructor(opts: PgDispatchClientOptions) {
+    this.#base = opts.baseUrl.replace(/\/+$/, '');
+    this.#opts = opts;
+  }
+
+  /** POST /v1/queues/:queue/jobs — 201 created, or 200 with the existing job for a known idempotency key. */
+  async enqueue(queue: string, input: EnqueueInput, opts: { signal?: AbortSignal } = {}): Promise<EnqueueResult> {
+    const body = await this.#send<{ job: WireJob; created: boolean }>('POST', `/v1/queues/${seg(queue)}/jobs`, {
+      body: enqueueBody(input),
+      idempotent: input.idempotencyKey !== undefined,
+      signal: opts.signal,
+    });
+    return { job: jobFromWire(body.job), created: body.created };
+  }
+
+  /**
+   * POST /v1/queues/:queue/jobs/batch — one result per input, in order. Retried after an
+   * ambiguous network error only when every job carries an idempotencyKey.
+   */
+  async enqueueBatch(queue: string, jobs: EnqueueInput[], opts: { signal?: AbortSignal } = {}): Promise<EnqueueResult[]> {
+    const body = await this.#send<{ results: { job: WireJob; created: boolean }[] }>('POST', `/v1/queues/${seg(queue)}/jobs/batch`, {
+      body: { jobs: jobs.map(enqueueBody) },
+      idempotent: jobs.every((j) => j.idempotencyKey !== undefined),
+      signal: opts.signal,
+    });
+    return body.results.map((r) => ({ job: jobFromWire(r.job), created: r.created }));
+  }
+
+  /** GET /v1/jobs/:id */
+  async getJob(id: number): Promise<Job> {
+    return jobFromWire((await this.#send<{ job: WireJob }>('GET', `/v1/jobs/${seg(id)}`)).job);
+  }
+
+  /** GET /v1/jobs — newest first, keyset pagination through `nextCursor`. */
+  async listJobs(filter: ListJobsFilter = {}): Promise<JobPage> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null) q.set(k, String(v));
+    const s = q.toString();
+    const qs = s === '' ? '' : `?${s}`;
+    const body = await this.#send<{ jobs: WireJob[]; nextCursor: string | number | null }>('GET', `/v1/jobs${qs}`);
+    return { jobs: body.jobs.map(jobFromWire), nextCursor: body.nextCursor ?? null };
+  }
+
+  /** POST /v1/jobs/:id/cancel — waiting jobs are cancelled at once; a running one gets cancelRequested. */
+  async cancelJob(id: number): Promise<Job> {
+    return jobFromWire((await this.#send<{ job: WireJob }>('POST', `/v1/jobs/${seg(id)}/cancel`, { idempotent: true })).job);
+  }
+
+  /** POST /v1/jobs/:id/retry — a failed or cancelled job back to queued; other states: 409 invalid_state. */
+  async retryJob(id: number): Promise<Job> {
+    // Not idempotent: a repeat after a delivered retry would answer invalid_state (job now queued).
+    return jobFromWire((await this.#send<{ job: WireJob }>('POST', `/v1/jobs/${seg(id)}/retry`)).job);
+  }
+
+  /** GET /v1/queues */
+  async listQueues(): Promise<QueuePolicy[]> {
+    return (await this.#send<{ queues: QueuePolicy[] }>('GET', '/v1/queues')).queues;
+  }
+
+  /** PUT /v1/queues/:name — creates the queue or updates its policy. */
+  async putQueue(name: string, policy: QueuePolicyPatch = {}): Promise<QueuePolicy> {
+    return (await this.#send<{ queue: QueuePolicy }>('PUT', `/v1/queues/${seg(name)}`, { body: policy, idempotent: true })).queue;
+  }
+
+  /** POST /v1/queues/:name/pause — claims stop; running jobs finish. */
+  async pauseQueue(name: string): Promise<QueuePolicy> {
+    return (await this.#send<{ queue: QueuePolicy }>('POST', `/v1/queues/${seg(name)}/pause`, { idempotent: true })).queue;
+  }
+
+  /** POST /v1/queues/:name/resume */
+  async resumeQueue(name: string): Promise<QueuePolicy> {
+    return (await this.#send<{ queue: QueuePolicy }>('POST', `/v1/queues/${seg(name)}/resume`, { idempotent: true })).queue;
+  }
+
+  /** GET /v1/queues/:name/stats */
+  async queueStats(name: string): Promise<QueueStats> {
+    return (await this.#send<{ stats: QueueStats }>('GET', `/v1/queues/${seg(name)}/stats`)).stats;
+  }
+
+  async #send<T>(method: JsonRequest['method'], path: string, extra: { body?: unknown; idempotent?: boolean; signal?: AbortSignal | undefined } = {}): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.#opts.apiKey) headers.authorization = `Bearer ${this.#opts.apiKey}`;
+    const res = await requestJson<T>(
+      {
+        method,
+        url: `${this.#base}${path}`,
+        headers,
+        body: extra.body,
+        signal: extra.signal,
+        timeoutMs: this.#opts.timeoutMs,
+        // GETs and PUTs are safe to repeat by definition.
+        idempotent: method === 'GET' || method === 'PUT' || extra.idempotent === true,
+      },
+      { fetch: this.#opts.fetch, retry: this.#opts.retry },
+    );
+    return res.body;
+  }
+}
+
+function enqueueBody(input: EnqueueInput): Record<string, unknown> {
+  const { runAt, ...rest } = input;
+  return runAt === undefined ? rest : { ...rest, runAt: runAt instanceof Date ? runAt.toISOString() : runAt };
+}
+
+/** Encodes one path segment, so a hostile name cannot change the route. */
+function seg(v: string | number): string {
+  return encodeURIComponent(String(v));
+}

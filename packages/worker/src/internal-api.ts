@@ -1,0 +1,159 @@
+/**
+ * The internal API contract between workers and the control plane (`/internal/v1`): route paths
+ * and the zod schemas of every request and response body. The worker's HttpTransport and the
+ * api's routes import these same definitions (`@pgdispatch/worker/internal-api`), so the two
+ * sides cannot drift apart silently.
+ *
+ * Conventions: camelCase JSON, `Authorization: Bearer <worker token>`; every lease-scoped call
+ * names its `leaseToken`; a stale one answers `409 { error: { code: 'lease_lost' } }`. Request
+ * schemas are strict (unknown fields are a 400), response schemas tolerate additions so an api
+ * can grow a field before its workers learn it. Dates travel as ISO strings.
+ */
+import { queueNameSchema } from '@pgdispatch/core/queue-name';
+import { JOB_STATES } from '@pgdispatch/core/types';
+import { z } from 'zod';
+
+export const INTERNAL_PREFIX = '/internal/v1';
+
+/** Route patterns in hono syntax (`:id` is the job id). */
+export const INTERNAL_ROUTES = {
+  dequeue: `${INTERNAL_PREFIX}/dequeue`,
+  heartbeat: `${INTERNAL_PREFIX}/heartbeat`,
+  release: `${INTERNAL_PREFIX}/release`,
+  complete: `${INTERNAL_PREFIX}/jobs/:id/complete`,
+  fail: `${INTERNAL_PREFIX}/jobs/:id/fail`,
+  stepsLoad: `${INTERNAL_PREFIX}/jobs/:id/steps/load`,
+  stepSave: `${INTERNAL_PREFIX}/jobs/:id/steps`,
+  progress: `${INTERNAL_PREFIX}/jobs/:id/progress`,
+  children: `${INTERNAL_PREFIX}/jobs/:id/children`,
+} as const;
+export type InternalRoute = keyof typeof INTERNAL_ROUTES;
+
+/** A concrete path for `route` with `:id` filled in. */
+export function internalPath(route: InternalRoute, id?: number): string {
+  const pattern: string = INTERNAL_ROUTES[route];
+  if (!pattern.includes(':id')) return pattern;
+  if (id === undefined) throw new TypeError(`route ${route} needs a job id`);
+  return pattern.replace(':id', String(id));
+}
+
+/** Bounds shared by both sides (the worker truncates to them before sending). */
+export const LIMITS = {
+  /** Most jobs one dequeue may ask for. */
+  dequeueMax: 1_000,
+  /** Longest long-poll a request may ask for, in ms (the api clamps further to its own setting). */
+  waitMsMax: 300_000,
+  /** Most items in one heartbeat or release call. */
+  batchItems: 10_000,
+  /** Step names and child keys, in characters. */
+  nameMax: 200,
+  errorMessageMax: 8_192,
+  errorStackMax: 16_384,
+} as const;
+
+// ---- building blocks ---------------------------------------------------------------------
+
+/** Job ids are bigint in Postgres and JSON numbers here (exact up to 2^53). */
+export const jobIdSchema = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** `:id` path parameter: digits only, so `1e3`, `0x10` or ` 1` are rejected rather than coerced. */
+export const jobIdParamSchema = z.object({
+  id: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, { message: 'must be a positive integer' })
+    .transform(Number)
+    .pipe(jobIdSchema),
+});
+/** Lease tokens are uuids; validated here so a malformed one is a 400, not a database cast error. */
+export const leaseTokenSchema = z.guid();
+export const leaseRefSchema = z.strictObject({ id: jobIdSchema, leaseToken: leaseTokenSchema });
+const nameSchema = z.string().min(1).max(LIMITS.nameMax);
+
+export const jobErrorSchema = z.strictObject({
+  message: z.string().max(LIMITS.errorMessageMax),
+  name: z.string().max(200).optional(),
+  stack: z.string().max(LIMITS.errorStackMax).optional(),
+  details: z.unknown().optional(),
+  retryable: z.boolean().optional(),
+});
+
+export const childJobSchema = z.strictObject({
+  queue: queueNameSchema,
+  task: z.string().min(1).max(128),
+  payload: z.unknown().optional(),
+  priority: z.number().int().min(-32768).max(32767).optional(),
+  /** ms from the database's now(). */
+  delayMs: z.number().int().min(0).optional(),
+  maxAttempts: z.number().int().min(1).max(1000).optional(),
+});
+
+const leaseOutcomeSchema = z.discriminatedUnion('ok', [
+  z.object({ id: jobIdSchema, ok: z.literal(true) }),
+  z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') }),
+]);
+const okSchema = z.object({ ok: z.literal(true) });
+
+// ---- requests ----------------------------------------------------------------------------
+
+export const dequeueRequestSchema = z.strictObject({
+  queues: z.union([z.literal('*'), z.array(queueNameSchema).min(1).max(1_000)]),
+  max: z.number().int().min(1).max(LIMITS.dequeueMax),
+  waitMs: z.number().int().min(0).max(LIMITS.waitMsMax),
+});
+export const heartbeatRequestSchema = z.strictObject({ items: z.array(leaseRefSchema).min(1).max(LIMITS.batchItems) });
+export const releaseRequestSchema = z.strictObject({ items: z.array(leaseRefSchema).min(1).max(LIMITS.batchItems) });
+export const completeRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, result: z.unknown().optional() });
+export const failRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, error: jobErrorSchema, retryable: z.boolean() });
+export const stepsLoadRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema });
+export const stepSaveRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, name: nameSchema, result: z.unknown().optional() });
+export const progressRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, data: z.unknown().optional() });
+export const childEnqueueRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, key: nameSchema, job: childJobSchema });
+
+// ---- responses ---------------------------------------------------------------------------
+
+export const claimedJobSchema = z.object({
+  id: jobIdSchema,
+  queue: z.string(),
+  task: z.string(),
+  payload: z.unknown(),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  leaseToken: z.string(),
+  /** ISO string on the wire, a Date once parsed. */
+  leaseExpiresAt: z.iso.datetime({ offset: true }).transform((s) => new Date(s)),
+});
+export const dequeueResponseSchema = z.object({ jobs: z.array(claimedJobSchema) });
+export const heartbeatResponseSchema = z.object({
+  items: z.array(
+    z.discriminatedUnion('ok', [
+      z.object({ id: jobIdSchema, ok: z.literal(true), cancelRequested: z.boolean() }),
+      z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') }),
+    ]),
+  ),
+});
+export const releaseResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
+export const completeResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true) });
+export const failResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) });
+export const stepsLoadResponseSchema = z.object({ steps: z.record(z.string(), z.unknown()) });
+export const stepSaveResponseSchema = okSchema;
+export const progressResponseSchema = okSchema;
+/** 201 when the child was created, 200 when the key matched an earlier one. */
+export const childEnqueueResponseSchema = z.object({ jobId: jobIdSchema, created: z.boolean() });
+/** Every non-2xx answer. */
+export const errorResponseSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+
+export type DequeueRequestBody = z.input<typeof dequeueRequestSchema>;
+export type HeartbeatRequestBody = z.input<typeof heartbeatRequestSchema>;
+export type ReleaseRequestBody = z.input<typeof releaseRequestSchema>;
+export type CompleteRequestBody = z.input<typeof completeRequestSchema>;
+export type FailRequestBody = z.input<typeof failRequestSchema>;
+export type StepSaveRequestBody = z.input<typeof stepSaveRequestSchema>;
+export type ProgressRequestBody = z.input<typeof progressRequestSchema>;
+export type ChildEnqueueRequestBody = z.input<typeof childEnqueueRequestSchema>;
+/** What the api sends for a dequeue (dates as ISO strings). */
+export type DequeueResponseBody = z.input<typeof dequeueResponseSchema>;
+export type HeartbeatResponseBody = z.input<typeof heartbeatResponseSchema>;
+export type ReleaseResponseBody = z.input<typeof releaseResponseSchema>;
+export type FailResponseBody = z.input<typeof failResponseSchema>;
+export type ChildEnqueueResponseBody = z.input<typeof childEnqueueResponseSchema>;
