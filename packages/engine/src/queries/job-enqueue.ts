@@ -52,7 +52,13 @@ function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
     if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > 255)) {
       throw invalidRequest(`idempotencyKey must be 1–255 characters${at}`);
     }
-    const json = JSON.stringify(it.payload ?? {});
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(it.payload ?? {});
+    } catch (err) {
+      // BigInt and circular structures throw TypeError: the caller's input, not our fault.
+      throw new DispatchError('invalid_request', `payload must be JSON-serialisable${at}`, { cause: err });
+    }
     if (json === undefined) throw invalidRequest(`payload must be JSON${at}`);
     const bytes = Buffer.byteLength(json);
     if (bytes > maxPayloadBytes) {
@@ -125,8 +131,8 @@ export async function jobEnqueueMany(exec: Exec, params: { items: EnqueueItem[] 
     const existing = new Map<string, Job>();
     if (missing.length > 0) {
       const rows = await pg(ex.unsafe<Job[]>(
-        `select ${JOB_COLUMNS} from jobs j join unnest($1::text[], $2::text[]) as k(queue, key)
-           on j.queue = k.queue and j.idempotency_key = k.key`,
+        `select ${JOB_COLUMNS} from jobs where (queue, idempotency_key) in (
+           select k_queue, k_key from unnest($1::text[], $2::text[]) as k(k_queue, k_key))`,
         [missing.map((m) => m.queue), missing.map((m) => m.idempotencyKey ?? '')] as never[],
       ));
       for (const r of rows) existing.set(`${r.queue}\u0000${r.idempotencyKey}`, r);
