@@ -1,0 +1,45 @@
+import type { Config } from '@pgdispatch/core/config';
+import { closeDb, createDb, type Sql } from '@pgdispatch/engine/db';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '@pgdispatch/engine/embedded';
+import { migrate } from '@pgdispatch/engine/migrator';
+import type { Logger } from '@pgdispatch/worker/log';
+
+export interface Database {
+  sql: Sql;
+  /** Connection used for LISTEN (DATABASE_LISTEN_URL when set). */
+  listenSql: Sql;
+  url: string;
+  embedded: EmbeddedPostgres | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to DATABASE_URL, or starts the embedded PostgreSQL when it is unset (role all only),
+ * and applies migrations when MIGRATE_ON_START is on (under the migrator's advisory lock).
+ */
+export async function openDatabase(config: Readonly<Config>, log: Logger, opts: { migrate?: boolean } = {}): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let url = config.DATABASE_URL;
+  if (!url) {
+    log.info('DATABASE_URL is unset: starting embedded PostgreSQL', { dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
+    embedded = await startEmbeddedPostgres({ dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
+    url = embedded.url;
+  }
+  const sql = createDb({ url, max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE });
+  const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1 }) : sql;
+  if (opts.migrate ?? config.MIGRATE_ON_START) {
+    const res = await migrate(sql);
+    log.info('migrations current', { applied: res.applied, current: res.current });
+  }
+  return {
+    sql,
+    listenSql,
+    url,
+    embedded,
+    close: async () => {
+      if (listenSql !== sql) await closeDb(listenSql);
+      await closeDb(sql);
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import type { Config } from '@pgdispatch/core/config';
+import type { RolePlan } from '@pgdispatch/core/roles';
+import type { Transport } from '@pgdispatch/core/transport';
+import type { Metrics } from '@pgdispatch/api/metrics';
+import { HttpTransport } from '@pgdispatch/worker/http-transport';
+import { loadTaskRegistry } from '@pgdispatch/worker/load-tasks';
+import type { Logger } from '@pgdispatch/worker/log';
+import { WorkerRuntime } from '@pgdispatch/worker/runtime';
+
+export interface Executor {
+  stop(): Promise<void>;
+  readiness(): Promise<{ ready: boolean; details: Record<string, unknown> }>;
+}
+
+/**
+ * Starts the worker runtime: in-process transport in role all (the control plane itself), HTTP to
+ * API_URL in role worker. Tasks: the built-ins plus TASKS_MODULE.
+ */
+export async function startExecutor(deps: { config: Readonly<Config>; plan: RolePlan; log: Logger; metrics: Metrics; transport?: Transport }): Promise<Executor> {
+  const { config, plan, log, metrics } = deps;
+  const registry = await loadTaskRegistry(config.TASKS_MODULE ? { tasksModule: config.TASKS_MODULE } : {});
+  log.info('tasks registered', { tasks: registry.names(), module: config.TASKS_MODULE ?? null });
+  const transport = deps.transport ?? new HttpTransport({ apiUrl: config.API_URL ?? '', token: config.WORKER_TOKEN ?? '' });
+  const runtime = new WorkerRuntime({
+    transport,
+    tasks: registry,
+    queues: plan.queues,
+    concurrency: config.WORKER_CONCURRENCY,
+    heartbeatMs: config.HEARTBEAT_MS,
+    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+    dequeueWaitMs: config.DEQUEUE_MAX_WAIT_MS,
+    log,
+    onJobFinished: (e) => {
+      metrics.workerJobs.inc({ queue: e.job.queue, outcome: e.outcome });
+      metrics.workerDuration.observe({ queue: e.job.queue }, e.durationMs / 1000);
+    },
+  });
+  runtime.start();
+  const timer = setInterval(() => metrics.workerInFlight.set(runtime.stats().inFlight), 1_000);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await runtime.stop();
+      await transport.close?.();
+    },
+    readiness: async () => {
+      const s = runtime.stats();
+      return { ready: s.running, details: { worker: { ...s, apiUrl: config.API_URL } } };
+    },
+  };
+}

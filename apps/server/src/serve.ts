@@ -1,0 +1,138 @@
+import { serve as serveHttp, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Config } from '@pgdispatch/core/config';
+import { resolveRole, type RolePlan } from '@pgdispatch/core/roles';
+import { createApp } from '@pgdispatch/api/app';
+import { ControlPlane } from '@pgdispatch/api/control-plane';
+import { Dispatcher } from '@pgdispatch/api/dispatcher';
+import { JobEvents } from '@pgdispatch/api/job-events';
+import { Metrics } from '@pgdispatch/api/metrics';
+import { healthRoutes } from '@pgdispatch/api/routes/health';
+import { errorHandler, notFoundHandler } from '@pgdispatch/api/errors';
+import { queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
+import { createJsonLogger, type Logger } from '@pgdispatch/worker/log';
+import type { Transport } from '@pgdispatch/core/transport';
+import { openDatabase, type Database } from './database.js';
+import { startMaintenance } from './maintenance.js';
+import { startExecutor, type Executor } from './executor.js';
+import { serverVersion } from './version.js';
+
+export interface RunningServer {
+  plan: RolePlan;
+  /** Base URL of the HTTP listener. */
+  url: string;
+  port: number;
+  /** Graceful stop: stop taking work, finish or release in-flight jobs, close the database last. */
+  stop(): Promise<void>;
+}
+
+function listen(app: Hono, host: string, port: number): Promise<{ server: ServerType; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = serveHttp({ fetch: app.fetch, hostname: host, port }, (info) => resolve({ server, port: info.port }));
+    server.once('error', reject);
+  });
+}
+
+function closeHttp(server: ServerType, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.(), graceMs);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  });
+}
+
+/** `pgdispatch serve`: config → role → start what the role needs. */
+export async function startServer(config: Readonly<Config>, opts: { log?: Logger; demoQueue?: boolean } = {}): Promise<RunningServer> {
+  const plan = resolveRole(config);
+  const log = opts.log ?? createJsonLogger({ level: config.LOG_LEVEL, base: { role: plan.role } });
+  const version = serverVersion();
+  const metrics = new Metrics();
+  // Shutdown order, by phase: executor (finish or release in-flight jobs while the database is
+  // up) → dispatcher (answer waiting long-polls) → HTTP → maintenance/events → database last.
+  const phases: Record<'executor' | 'dispatch' | 'http' | 'background' | 'database', (() => Promise<void>)[]> = {
+    executor: [], dispatch: [], http: [], background: [], database: [],
+  };
+  const runStops = async (onError: (err: unknown) => void) => {
+    for (const phase of ['executor', 'dispatch', 'http', 'background', 'database'] as const) {
+      for (const stop of phases[phase]) await stop().catch(onError);
+    }
+  };
+  let db: Database | undefined;
+  let executor: Executor | undefined;
+  let app: Hono;
+
+  try {
+    if (plan.needsDatabase) {
+      db = await openDatabase(config, log);
+      const database = db;
+      phases.database.push(() => database.close());
+      if (opts.demoQueue) await queueUpsert(db.sql, { name: 'demo' });
+      const dispatcher = new Dispatcher({
+        sql: db.sql,
+        listenSql: db.listenSql,
+        leaseMs: config.LEASE_MS,
+        batchMax: config.CLAIM_BATCH_MAX,
+        pollIntervalMs: config.POLL_INTERVAL_MS,
+        log,
+        onClaimRound: (n) => metrics.claimBatch.observe(n),
+      });
+      await dispatcher.start();
+      phases.dispatch.push(() => dispatcher.stop());
+      const maintenance = startMaintenance({ sql: db.sql, config, log });
+      phases.background.push(() => maintenance.stop());
+      const events = new JobEvents(db.listenSql, log);
+      phases.background.push(() => events.stop());
+      const control = new ControlPlane({ sql: db.sql, dispatcher, metrics, leaseMs: config.LEASE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+      app = createApp({
+        sql: db.sql,
+        control,
+        events,
+        metrics,
+        log,
+        version,
+        role: plan.role,
+        listenQueues: plan.queues,
+        apiKeys: config.API_KEYS,
+        workerKeys: config.WORKER_KEYS,
+        ...(config.WORKER_TOKEN_SECRET ? { workerTokenSecret: config.WORKER_TOKEN_SECRET } : {}),
+        bodyLimitBytes: config.BODY_LIMIT_BYTES,
+        dequeueMaxWaitMs: config.DEQUEUE_MAX_WAIT_MS,
+      });
+      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics, transport: control as Transport });
+    } else {
+      // Role worker: health and metrics only; readiness = the runtime is running.
+      executor = await startExecutor({ config, plan, log, metrics });
+      const running = executor;
+      app = new Hono();
+      app.onError(errorHandler(log));
+      app.notFound(notFoundHandler);
+      app.route('/', healthRoutes({ role: plan.role, version, listenQueues: plan.queues, metrics, readiness: () => running.readiness() }));
+    }
+    if (executor) {
+      const ex = executor;
+      phases.executor.push(() => ex.stop());
+    }
+    const { server, port } = await listen(app, config.HOST, config.PORT);
+    phases.http.push(() => closeHttp(server, 2_000));
+    const shownHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+    const url = `http://${shownHost}:${port}`;
+    log.info('pgdispatch serving', { url, role: plan.role, queues: plan.queues, embeddedDatabase: plan.embeddedDatabase, version });
+    let stopping: Promise<void> | undefined;
+    return {
+      plan,
+      url,
+      port,
+      stop: () =>
+        (stopping ??= (async () => {
+          await runStops((err) => log.error('shutdown step failed', { error: String(err) }));
+          log.info('pgdispatch stopped');
+        })()),
+    };
+  } catch (err) {
+    await runStops(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,64 @@
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { ApiKey, WorkerKey } from '@pgdispatch/core/config';
+import type { Sql } from '@pgdispatch/engine/db';
+import type { Logger } from '@pgdispatch/worker/log';
+import type { ControlPlane } from './control-plane.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import type { JobEvents } from './job-events.js';
+import type { Metrics } from './metrics.js';
+import { apiKeyAuth, workerAuth, type AuthVariables } from './middleware/auth/index.js';
+import { bodyLimit } from './middleware/body-limit/index.js';
+import { openApiDocument } from './openapi.js';
+import { healthRoutes, type HealthDeps } from './routes/health.js';
+import { internalRoutes } from './routes/internal.js';
+import { publicJobRoutes } from './routes/public-jobs.js';
+import { publicQueueRoutes } from './routes/public-queues.js';
+
+export interface AppDeps {
+  sql: Sql;
+  control: ControlPlane;
+  events: JobEvents;
+  metrics: Metrics;
+  log: Logger;
+  version: string;
+  role: string;
+  listenQueues: '*' | string[];
+  apiKeys: readonly ApiKey[];
+  workerKeys: readonly WorkerKey[];
+  workerTokenSecret?: string;
+  bodyLimitBytes: number;
+  /** Clamp for dequeue long-polls, in ms. */
+  dequeueMaxWaitMs: number;
+}
+
+/** The api tier's HTTP app, built from explicit dependencies (no globals), so tests run it for real. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.onError(errorHandler(deps.log));
+  app.notFound(notFoundHandler);
+  app.use(requestId());
+
+  const health: HealthDeps = {
+    role: deps.role,
+    version: deps.version,
+    listenQueues: deps.listenQueues,
+    metrics: deps.metrics,
+    sql: deps.sql,
+    unattendedQueues: (q) => deps.control.unattendedQueues(q),
+  };
+  app.route('/', healthRoutes(health));
+  app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));
+
+  const v1 = new Hono<{ Variables: AuthVariables }>();
+  v1.use(bodyLimit({ maxBytes: deps.bodyLimitBytes }), apiKeyAuth({ keys: deps.apiKeys }));
+  v1.route('/', publicJobRoutes({ sql: deps.sql, control: deps.control, events: deps.events }));
+  v1.route('/', publicQueueRoutes({ sql: deps.sql }));
+  app.route('/v1', v1);
+
+  const internal = new Hono<{ Variables: AuthVariables }>();
+  internal.use('/internal/*', bodyLimit({ maxBytes: deps.bodyLimitBytes }), workerAuth({ keys: deps.workerKeys, ...(deps.workerTokenSecret ? { secret: deps.workerTokenSecret } : {}) }));
+  internal.route('/', internalRoutes({ control: deps.control, maxWaitMs: deps.dequeueMaxWaitMs }));
+  app.route('/', internal);
+  return app;
+}

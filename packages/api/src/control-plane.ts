@@ -1,0 +1,150 @@
+import { DispatchError } from '@pgdispatch/core/errors';
+import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
+import type { ClaimedJob, JobError } from '@pgdispatch/core/types';
+import type { Sql } from '@pgdispatch/engine/db';
+import { jobAssertLease } from '@pgdispatch/engine/queries/job-admin';
+import { jobCompleteMany, type CompleteItem } from '@pgdispatch/engine/queries/job-complete';
+import { jobEnqueue, jobEnqueueMany, type EnqueueItem, type EnqueueResult } from '@pgdispatch/engine/queries/job-enqueue';
+import { jobProgress } from '@pgdispatch/engine/queries/job-events';
+import { jobFailMany, type FailItem, type FailOutcome } from '@pgdispatch/engine/queries/job-fail';
+import { jobHeartbeatMany } from '@pgdispatch/engine/queries/job-heartbeat';
+import { jobReleaseMany } from '@pgdispatch/engine/queries/job-release';
+import { jobStepSave, jobStepsLoad } from '@pgdispatch/engine/queries/job-steps';
+import { Batcher } from './batcher.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Metrics } from './metrics.js';
+
+export interface ControlPlaneOptions {
+  sql: Sql;
+  dispatcher: Dispatcher;
+  metrics: Metrics;
+  leaseMs: number;
+  maxPayloadBytes: number;
+  /** How long a dequeue counts as a worker listening on its queues, in ms (default 60000). */
+  presenceMs?: number;
+}
+
+/**
+ * Every execution-state write goes through here: the internal HTTP routes call it for remote
+ * workers and, in role all, it *is* the in-process Transport. Results arriving together are
+ * written by one statement (Batcher); claim-to-result durations feed the metrics.
+ */
+export class ControlPlane implements Transport {
+  private readonly completions: Batcher<CompleteItem, LeaseOutcome>;
+  private readonly failures: Batcher<FailItem, FailOutcome>;
+  /** claim time and queue of jobs claimed through this process, for the duration histogram. */
+  private readonly claimedAt = new Map<number, { at: number; queue: string }>();
+  /** Queue set (`*` or names) → last time an executor asked for work on it. */
+  private readonly presence = new Map<string, number>();
+
+  constructor(private readonly opts: ControlPlaneOptions) {
+    this.completions = new Batcher((items) => jobCompleteMany(opts.sql, { items }));
+    this.failures = new Batcher((items) => jobFailMany(opts.sql, { items }));
+  }
+
+  async enqueue(items: EnqueueItem[]): Promise<EnqueueResult[]> {
+    const results =
+      items.length === 1
+        ? [await jobEnqueue(this.opts.sql, { ...(items[0] as EnqueueItem), maxPayloadBytes: this.opts.maxPayloadBytes })]
+        : await jobEnqueueMany(this.opts.sql, { items, maxPayloadBytes: this.opts.maxPayloadBytes });
+    for (const r of results) if (r.created) this.opts.metrics.enqueued.inc({ queue: r.job.queue });
+    return results;
+  }
+
+  async dequeue(req: DequeueRequest): Promise<ClaimedJob[]> {
+    const started = Date.now();
+    const key = req.queues === '*' ? '*' : [...req.queues].sort().join(',');
+    this.presence.set(key, started);
+    const jobs = await this.opts.dispatcher.request(req);
+    this.presence.set(key, Date.now());
+    this.opts.metrics.dequeueWait.observe((Date.now() - started) / 1000);
+    const now = Date.now();
+    for (const j of jobs) this.claimedAt.set(j.id, { at: now, queue: j.queue });
+    return jobs;
+  }
+
+  /** Releases jobs that were claimed for a request whose HTTP client went away. */
+  async undeliverable(jobs: ClaimedJob[]): Promise<void> {
+    for (const j of jobs) this.claimedAt.delete(j.id);
+    await this.opts.dispatcher.release(jobs);
+  }
+
+  /** Queues among `queues` on which no executor has asked for work within the presence window. */
+  unattendedQueues(queues: string[]): string[] {
+    const horizon = Date.now() - (this.opts.presenceMs ?? 60_000);
+    const live = [...this.presence].filter(([, t]) => t >= horizon).map(([k]) => k);
+    if (live.includes('*')) return [];
+    const covered = new Set(live.flatMap((k) => k.split(',')));
+    return queues.filter((q) => !covered.has(q));
+  }
+
+  async heartbeat(items: LeaseRef[]): Promise<HeartbeatReply[]> {
+    const out = await jobHeartbeatMany(this.opts.sql, { items, leaseMs: this.opts.leaseMs });
+    return out.map((o) => (o.ok ? { id: o.id, ok: true, cancelRequested: o.cancelRequested } : o));
+  }
+
+  async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
+    if (item.result !== undefined) {
+      const bytes = Buffer.byteLength(JSON.stringify(item.result) ?? '');
+      if (bytes > this.opts.maxPayloadBytes) {
+        throw new DispatchError('payload_too_large', `result is ${bytes} bytes, the limit is ${this.opts.maxPayloadBytes}`, { details: { bytes } });
+      }
+    }
+    const out = await this.completions.push({ id: item.id, leaseToken: item.leaseToken, result: item.result });
+    this.observe(item.id, out.ok ? 'succeeded' : 'lease_lost');
+    return out;
+  }
+
+  async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {
+    const out = await this.failures.push({ id: item.id, leaseToken: item.leaseToken, error: item.error, retryable: item.retryable });
+    this.observe(item.id, out.ok ? out.state : 'lease_lost');
+    return out.ok ? { id: out.id, ok: true, state: out.state } : out;
+  }
+
+  async release(items: LeaseRef[]): Promise<LeaseOutcome[]> {
+    for (const i of items) this.claimedAt.delete(i.id);
+    const out = await jobReleaseMany(this.opts.sql, { items });
+    this.opts.metrics.released.inc(out.filter((o) => o.ok).length);
+    return out;
+  }
+
+  async loadSteps(ref: LeaseRef): Promise<Record<string, unknown>> {
+    await jobAssertLease(this.opts.sql, ref);
+    return jobStepsLoad(this.opts.sql, { id: ref.id });
+  }
+
+  async saveStep(ref: LeaseRef & { name: string; result: unknown }): Promise<void> {
+    await jobStepSave(this.opts.sql, ref);
+  }
+
+  async progress(ref: LeaseRef & { data: unknown }): Promise<void> {
+    await jobProgress(this.opts.sql, ref);
+  }
+
+  /** Child jobs are idempotent per (parent, key): a retried parent gets the same child back. */
+  async enqueueChild(ref: LeaseRef & { key: string; job: ChildJob }): Promise<{ jobId: number; created: boolean }> {
+    return this.opts.sql.begin(async (tx) => {
+      await jobAssertLease(tx, ref);
+      const { job, created } = await jobEnqueue(tx, {
+        ...ref.job,
+        parentId: ref.id,
+        idempotencyKey: `child:${ref.id}:${ref.key}`,
+        maxPayloadBytes: this.opts.maxPayloadBytes,
+      });
+      if (created) this.opts.metrics.enqueued.inc({ queue: job.queue });
+      return { jobId: job.id, created };
+    }) as Promise<{ jobId: number; created: boolean }>;
+  }
+
+  private observe(id: number, outcome: string): void {
+    const c = this.claimedAt.get(id);
+    this.claimedAt.delete(id);
+    if (outcome === 'lease_lost') {
+      this.opts.metrics.completed.inc({ queue: c?.queue ?? 'unknown', outcome });
+      return;
+    }
+    const queue = c?.queue ?? 'unknown';
+    this.opts.metrics.completed.inc({ queue, outcome });
+    if (c) this.opts.metrics.runDuration.observe({ queue }, (Date.now() - c.at) / 1000);
+  }
+}

@@ -1,0 +1,199 @@
+import type { ClaimedJob } from '@pgdispatch/core/types';
+import { listensTo } from '@pgdispatch/core/roles';
+import type { Sql } from '@pgdispatch/engine/db';
+import { jobClaim } from '@pgdispatch/engine/queries/job-claim';
+import { jobReleaseMany } from '@pgdispatch/engine/queries/job-release';
+import { listenForJobs, type Listener } from '@pgdispatch/engine/notify';
+import type { Logger } from '@pgdispatch/worker/log';
+
+export interface DispatcherOptions {
+  sql: Sql;
+  /** Connection for LISTEN (a direct URL behind PgBouncer); default `sql`. */
+  listenSql?: Sql;
+  /** Lease length in ms given to every claim. */
+  leaseMs: number;
+  /** Most jobs one claim statement takes. */
+  batchMax: number;
+  /** Fallback poll interval in ms while requests wait; NOTIFY is the fast path. */
+  pollIntervalMs: number;
+  log: Logger;
+  /** Observers for metrics; all optional. */
+  onClaimRound?: (claimed: number, demand: number) => void;
+  onRelease?: (count: number) => void;
+}
+
+interface Waiter {
+  queues: '*' | string[];
+  key: string;
+  max: number;
+  jobs: ClaimedJob[];
+  resolve: (jobs: ClaimedJob[]) => void;
+  done: boolean;
+  timer?: NodeJS.Timeout;
+  signal: AbortSignal | undefined;
+  onAbort?: () => void;
+}
+
+/**
+ * The batch-pull dispatcher. Executors (HTTP long-polls or the in-process transport) wait here;
+ * one claim statement per round serves every waiter with the same queue set, limited to their
+ * total outstanding demand, so nothing is claimed without a requester. Claimed jobs whose
+ * requester went away before delivery are released at once (no attempt spent).
+ *
+ * Rounds are serial: while one runs, new arrivals and wake-ups set `again` and the next round
+ * takes everything that gathered meanwhile — this is what coalesces many pullers into one claim.
+ */
+export class Dispatcher {
+  private readonly waiters = new Set<Waiter>();
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private listener: Listener | undefined;
+  /** Queue sets whose last claim came back short: nothing claimable until a wake-up. */
+  private readonly drained = new Set<string>();
+
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  async start(): Promise<void> {
+    this.listener = await listenForJobs(this.opts.listenSql ?? this.opts.sql, (queue) => this.wake(queue), () => this.wake());
+    this.pollTimer = setInterval(() => this.wake(), this.opts.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    for (const w of [...this.waiters]) this.finish(w);
+    await this.listener?.stop().catch(() => {});
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Requests currently waiting, and the total jobs they want. */
+  demand(): { waiters: number; jobs: number; queues: Set<string> } {
+    let jobs = 0;
+    const queues = new Set<string>();
+    for (const w of this.waiters) {
+      jobs += w.max - w.jobs.length;
+      if (w.queues === '*') queues.add('*');
+      else for (const q of w.queues) queues.add(q);
+    }
+    return { waiters: this.waiters.size, jobs, queues };
+  }
+
+  /**
+   * Waits up to `waitMs` for up to `max` jobs of `queues`. Resolves with what the first successful
+   * round delivered (possibly fewer than `max`), or [] on timeout, abort or stop.
+   */
+  request(req: { queues: '*' | string[]; max: number; waitMs: number; signal?: AbortSignal }): Promise<ClaimedJob[]> {
+    if (this.stopped || req.max <= 0 || req.signal?.aborted) return Promise.resolve([]);
+    const queues = req.queues === '*' ? '*' : [...new Set(req.queues)].sort();
+    if (queues !== '*' && queues.length === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const w: Waiter = { queues, key: queues === '*' ? '*' : queues.join(','), max: req.max, jobs: [], resolve, done: false, signal: req.signal };
+      w.timer = setTimeout(() => this.finish(w), Math.max(0, req.waitMs));
+      if (req.signal) {
+        w.onAbort = () => this.finish(w);
+        req.signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.waiters.add(w);
+      // A new waiter's demand is not covered by any earlier round.
+      this.drained.delete(w.key);
+      this.schedule();
+    });
+  }
+
+  /** Wake-up from NOTIFY (a queue name) or the poll timer (no name). */
+  wake(queue?: string): void {
+    if (queue === undefined) this.drained.clear();
+    else for (const key of [...this.drained]) if (key === '*' || key.split(',').includes(queue)) this.drained.delete(key);
+    if (this.waiters.size > 0) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    // setImmediate lets every request that arrives in this I/O turn join the same round.
+    setImmediate(() => void this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.round();
+      } while (this.again && !this.stopped);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async round(): Promise<void> {
+    const groups = new Map<string, Waiter[]>();
+    for (const w of this.waiters) {
+      if (w.done || this.drained.has(w.key)) continue;
+      const g = groups.get(w.key);
+      if (g) g.push(w);
+      else groups.set(w.key, [w]);
+    }
+    for (const [key, group] of groups) {
+      const demand = group.reduce((n, w) => n + w.max - w.jobs.length, 0);
+      const limit = Math.min(demand, this.opts.batchMax);
+      if (limit <= 0) continue;
+      let jobs: ClaimedJob[];
+      try {
+        jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, limit, leaseMs: this.opts.leaseMs });
+      } catch (err) {
+        // Database trouble: the waiters keep waiting; the poll timer retries.
+        this.opts.log.warn('claim failed', { error: String(err) });
+        continue;
+      }
+      this.opts.onClaimRound?.(jobs.length, demand);
+      if (jobs.length < limit) this.drained.add(key);
+      else this.again = true; // more may be waiting; the next round serves the rest of the demand
+      await this.deliver(group, jobs);
+    }
+  }
+
+  private async deliver(group: Waiter[], jobs: ClaimedJob[]): Promise<void> {
+    const orphans: ClaimedJob[] = [];
+    let i = 0;
+    for (const job of jobs) {
+      while (i < group.length && (group[i]!.done || group[i]!.jobs.length >= group[i]!.max)) i++;
+      const w = group[i];
+      if (w && listensTo(w.queues, job.queue)) w.jobs.push(job);
+      else orphans.push(job);
+    }
+    for (const w of group) if (w.jobs.length > 0) this.finish(w);
+    if (orphans.length > 0) await this.release(orphans);
+  }
+
+  /** Returns jobs claimed for requesters that went away; no attempt is spent. */
+  async release(jobs: ClaimedJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    try {
+      await jobReleaseMany(this.opts.sql, { items: jobs.map((j) => ({ id: j.id, leaseToken: j.leaseToken })) });
+      this.opts.onRelease?.(jobs.length);
+    } catch (err) {
+      // The lease reaper returns them when their lease expires.
+      this.opts.log.warn('release failed; jobs return when their lease expires', { error: String(err), count: jobs.length });
+    }
+  }
+
+  private finish(w: Waiter): void {
+    if (w.done) return;
+    w.done = true;
+    this.waiters.delete(w);
+    if (w.timer) clearTimeout(w.timer);
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+    if (w.signal?.aborted && w.jobs.length > 0) {
+      const jobs = w.jobs;
+      w.jobs = [];
+      void this.release(jobs);
+    }
+    w.resolve(w.jobs);
+  }
+}

@@ -1,0 +1,57 @@
+import type { MiddlewareHandler } from 'hono';
+import { timingSafeEqual } from 'node:crypto';
+import type { ApiKey, ApiScope, WorkerKey } from '@pgdispatch/core/config';
+import { DispatchError } from '@pgdispatch/core/errors';
+import { verifyWorkerToken, type WorkerIdentity } from '../../tokens.js';
+
+export type AuthVariables = { scopes: ReadonlySet<ApiScope>; worker: WorkerIdentity };
+
+function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+  return m?.[1];
+}
+
+function keyMatches(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}
+
+/**
+ * Public API keys (`Authorization: Bearer <key>` or `X-API-Key`). With no keys configured (role
+ * all, local use) every request gets every scope. Worker credentials are not API keys: 401.
+ */
+export function apiKeyAuth(opts: { keys: readonly ApiKey[] }): MiddlewareHandler<{ Variables: AuthVariables }> {
+  const open: ReadonlySet<ApiScope> = new Set(['enqueue', 'read', 'admin']);
+  return async function apiKeyAuth(c, next) {
+    if (opts.keys.length === 0) {
+      c.set('scopes', open);
+      return next();
+    }
+    const token = bearer(c.req.header('authorization')) ?? c.req.header('x-api-key');
+    if (!token) throw new DispatchError('unauthorized', 'missing API key (Authorization: Bearer <key>)');
+    const key = opts.keys.find((k) => keyMatches(token, k.secret));
+    if (!key) throw new DispatchError('unauthorized', 'invalid API key');
+    c.set('scopes', new Set(key.scopes.includes('admin') ? ['enqueue', 'read', 'admin'] : key.scopes));
+    return next();
+  };
+}
+
+/** Route guard: the key must carry `scope` (admin carries all). */
+export function requireScope(scope: ApiScope): MiddlewareHandler<{ Variables: AuthVariables }> {
+  return async function requireScope(c, next) {
+    if (!c.get('scopes').has(scope)) throw new DispatchError('forbidden', `this API key lacks the ${scope} scope`, { details: { required: scope } });
+    return next();
+  };
+}
+
+/** Internal API: a worker JWT (HS256, exp) or a static worker key; sets the worker identity. */
+export function workerAuth(opts: { secret?: string; keys: readonly WorkerKey[] }): MiddlewareHandler<{ Variables: AuthVariables }> {
+  return async function workerAuth(c, next) {
+    const token = bearer(c.req.header('authorization'));
+    if (!token) throw new DispatchError('unauthorized', 'missing worker token (Authorization: Bearer <token>)');
+    c.set('worker', await verifyWorkerToken(token, opts));
+    return next();
+  };
+}

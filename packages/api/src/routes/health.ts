@@ -1,0 +1,77 @@
+import { Hono } from 'hono';
+import type { Sql } from '@pgdispatch/engine/db';
+import { migrationStatus } from '@pgdispatch/engine/migrator';
+import { queueDepths, queueList } from '@pgdispatch/engine/queries/queue-admin';
+import type { Metrics } from '../metrics.js';
+
+export interface HealthDeps {
+  role: string;
+  version: string;
+  /** Queues this process executes (`*`, a list, or none). */
+  listenQueues: '*' | string[];
+  metrics: Metrics;
+  /** Absent in role worker: readiness is then the process's own. */
+  sql?: Sql;
+  /** Which of these queues no executor asked work for lately (api/all roles). */
+  unattendedQueues?: (queues: string[]) => string[];
+  /** Extra readiness facts (a worker reports whether it reaches the api). */
+  readiness?: () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
+}
+
+/** /healthz (process alive), /readyz (database reachable, migrations current), /metrics. */
+export function healthRoutes(deps: HealthDeps) {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', async (c) => {
+    const details: Record<string, unknown> = { role: deps.role, version: deps.version, listenQueues: deps.listenQueues };
+    let ready = true;
+    if (deps.sql) {
+      try {
+        const status = await migrationStatus(deps.sql);
+        details.database = 'ok';
+        details.migrations = status;
+        if (!status.current) ready = false;
+        if (deps.unattendedQueues) {
+          const names = (await queueList(deps.sql)).filter((q) => !q.paused).map((q) => q.name);
+          const unattended = deps.unattendedQueues(names);
+          // Not a readiness failure: the api serves fine, but these queues will not progress.
+          details.queuesWithoutWorkers = unattended;
+          if (unattended.length > 0) details.warning = `no worker has asked for work on: ${unattended.join(', ')}`;
+        }
+      } catch (err) {
+        ready = false;
+        details.database = 'unreachable';
+        details.error = err instanceof Error ? err.message : String(err);
+      }
+    }
+    if (deps.readiness) {
+      const r = await deps.readiness();
+      Object.assign(details, r.details);
+      if (!r.ready) ready = false;
+    }
+    if (!ready) c.header('Retry-After', '1');
+    return c.json({ status: ready ? 'ready' : 'not_ready', ...details }, ready ? 200 : 503);
+  });
+
+  app.get('/metrics', async (c) => {
+    if (deps.sql) {
+      try {
+        const rows = await queueDepths(deps.sql);
+        deps.metrics.queueDepth.reset();
+        deps.metrics.oldestWaiting.reset();
+        const oldest = new Map<string, number>();
+        for (const r of rows) {
+          deps.metrics.queueDepth.set({ queue: r.queue, state: r.state }, r.n);
+          if (r.state !== 'running') oldest.set(r.queue, Math.max(oldest.get(r.queue) ?? 0, r.oldestSeconds));
+        }
+        for (const [queue, seconds] of oldest) deps.metrics.oldestWaiting.set({ queue }, seconds);
+      } catch {
+        // Depth gauges keep their last values while the database is away; counters still export.
+      }
+    }
+    c.header('Content-Type', deps.metrics.registry.contentType);
+    return c.body(await deps.metrics.registry.metrics());
+  });
+  return app;
+}

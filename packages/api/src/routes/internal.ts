@@ -1,0 +1,100 @@
+import { Hono } from 'hono';
+import type { z } from 'zod';
+import { DispatchError } from '@pgdispatch/core/errors';
+import {
+  INTERNAL_ROUTES,
+  childEnqueueRequestSchema,
+  completeRequestSchema,
+  dequeueRequestSchema,
+  failRequestSchema,
+  heartbeatRequestSchema,
+  jobIdParamSchema,
+  progressRequestSchema,
+  releaseRequestSchema,
+  stepSaveRequestSchema,
+  stepsLoadRequestSchema,
+} from '@pgdispatch/worker/internal-api';
+import type { ControlPlane } from '../control-plane.js';
+import type { AuthVariables } from '../middleware/auth/index.js';
+import { allowedQueues } from '../tokens.js';
+import { parseJson, parseWith } from '../schemas.js';
+
+const leaseLost = (id: number) => new DispatchError('lease_lost', `lease on job ${id} is no longer held`, { details: { id } });
+
+/**
+ * /internal/v1 for workers. Every lease-scoped write names its lease token; a stale one is a
+ * 409 lease_lost and changes nothing. Dequeue is a long-poll served by the batch-pull dispatcher.
+ */
+export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number }) {
+  const app = new Hono<{ Variables: AuthVariables }>();
+  const jobId = (raw: string | undefined) => parseWith(jobIdParamSchema, { id: raw }, 'job id').id;
+  const body = <S extends z.ZodType>(c: Parameters<typeof parseJson>[0], s: S) => parseJson(c, s);
+
+  app.post(INTERNAL_ROUTES.dequeue, async (c) => {
+    const req = await body(c, dequeueRequestSchema);
+    const queues = allowedQueues(c.get('worker'), req.queues);
+    const signal = c.req.raw.signal;
+    const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal });
+    // The client hung up while we claimed: release now rather than wait out the lease.
+    if (signal.aborted && jobs.length > 0) {
+      await deps.control.undeliverable(jobs);
+      return c.json({ jobs: [] });
+    }
+    return c.json({ jobs });
+  });
+
+  app.post(INTERNAL_ROUTES.heartbeat, async (c) => {
+    const req = await body(c, heartbeatRequestSchema);
+    return c.json({ items: await deps.control.heartbeat(req.items) });
+  });
+
+  app.post(INTERNAL_ROUTES.release, async (c) => {
+    const req = await body(c, releaseRequestSchema);
+    return c.json({ items: await deps.control.release(req.items) });
+  });
+
+  app.post(INTERNAL_ROUTES.complete, async (c) => {
+    const id = jobId(c.req.param('id'));
+    const req = await body(c, completeRequestSchema);
+    const out = await deps.control.complete({ id, leaseToken: req.leaseToken, result: req.result });
+    if (!out.ok) throw leaseLost(id);
+    return c.json(out);
+  });
+
+  app.post(INTERNAL_ROUTES.fail, async (c) => {
+    const id = jobId(c.req.param('id'));
+    const req = await body(c, failRequestSchema);
+    const out = await deps.control.fail({ id, leaseToken: req.leaseToken, error: req.error, retryable: req.retryable });
+    if (!out.ok) throw leaseLost(id);
+    return c.json(out);
+  });
+
+  app.post(INTERNAL_ROUTES.stepsLoad, async (c) => {
+    const id = jobId(c.req.param('id'));
+    const req = await body(c, stepsLoadRequestSchema);
+    return c.json({ steps: await deps.control.loadSteps({ id, leaseToken: req.leaseToken }) });
+  });
+
+  app.post(INTERNAL_ROUTES.stepSave, async (c) => {
+    const id = jobId(c.req.param('id'));
+    const req = await body(c, stepSaveRequestSchema);
+    await deps.control.saveStep({ id, leaseToken: req.leaseToken, name: req.name, result: req.result ?? null });
+    return c.json({ ok: true });
+  });
+
+  app.post(INTERNAL_ROUTES.progress, async (c) => {
+    const id = jobId(c.req.param('id'));
+    const req = await body(c, progressRequestSchema);
+    await deps.control.progress({ id, leaseToken: req.leaseToken, data: req.data ?? null });
+    return c.json({ ok: true });
+  });
+
+  app.post(INTERNAL_ROUTES.children, async (c) => {
+    const id = jobId(c.req.param('id'));
+    const req = await body(c, childEnqueueRequestSchema);
+    const out = await deps.control.enqueueChild({ id, leaseToken: req.leaseToken, key: req.key, job: req.job });
+    return c.json(out, out.created ? 201 : 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,89 @@
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { Sql } from '@pgdispatch/engine/db';
+import { jobCancel, jobGet, jobList, jobRetry } from '@pgdispatch/engine/queries/job-admin';
+import type { EnqueueItem } from '@pgdispatch/engine/queries/job-enqueue';
+import { FINAL_STATES } from '@pgdispatch/core/types';
+import type { z } from 'zod';
+import type { AuthVariables } from '../middleware/auth/index.js';
+import { requireScope } from '../middleware/auth/index.js';
+import type { ControlPlane } from '../control-plane.js';
+import type { JobEvents } from '../job-events.js';
+import { enqueueBatchBody, enqueueBody, listJobsQuery, parseJobId, parseJson, parseQueueName, parseWith } from '../schemas.js';
+
+function toItem(queue: string, b: z.output<typeof enqueueBody>): EnqueueItem {
+  return {
+    queue,
+    task: b.task,
+    payload: b.payload,
+    ...(b.priority !== undefined && { priority: b.priority }),
+    ...(b.runAt !== undefined && { runAt: new Date(b.runAt) }),
+    ...(b.delayMs !== undefined && { delayMs: b.delayMs }),
+    ...(b.maxAttempts !== undefined && { maxAttempts: b.maxAttempts }),
+    ...(b.idempotencyKey !== undefined && { idempotencyKey: b.idempotencyKey }),
+  };
+}
+
+/** /v1 job routes: enqueue (one, batch), get, list, cancel, retry, event stream. */
+export function publicJobRoutes(deps: { sql: Sql; control: ControlPlane; events: JobEvents }) {
+  const app = new Hono<{ Variables: AuthVariables }>();
+
+  app.post('/queues/:queue/jobs', requireScope('enqueue'), async (c) => {
+    const queue = parseQueueName(c.req.param('queue'));
+    const body = await parseJson(c, enqueueBody);
+    const [res] = await deps.control.enqueue([toItem(queue, body)]);
+    return c.json({ job: res!.job, created: res!.created }, res!.created ? 201 : 200);
+  });
+
+  app.post('/queues/:queue/jobs/batch', requireScope('enqueue'), async (c) => {
+    const queue = parseQueueName(c.req.param('queue'));
+    const body = await parseJson(c, enqueueBatchBody);
+    const results = await deps.control.enqueue(body.jobs.map((j) => toItem(queue, j)));
+    return c.json({ results }, results.some((r) => r.created) ? 201 : 200);
+  });
+
+  app.get('/jobs', requireScope('read'), async (c) => {
+    const q = parseWith(listJobsQuery, c.req.query(), 'query');
+    const page = await jobList(deps.sql, {
+      ...(q.queue !== undefined && { queue: q.queue }),
+      ...(q.state !== undefined && { state: q.state }),
+      ...(q.task !== undefined && { task: q.task }),
+      ...(q.cursor !== undefined && { beforeId: q.cursor }),
+      ...(q.limit !== undefined && { limit: q.limit }),
+    });
+    return c.json(page);
+  });
+
+  app.get('/jobs/:id', requireScope('read'), async (c) => c.json({ job: await jobGet(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
+  app.post('/jobs/:id/cancel', requireScope('admin'), async (c) => c.json({ job: await jobCancel(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
+  app.post('/jobs/:id/retry', requireScope('admin'), async (c) => c.json({ job: await jobRetry(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
+
+  /** SSE: `state` on every state change, `progress` as workers report it; ends at a final state. */
+  app.get('/jobs/:id/events', requireScope('read'), async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    const first = await jobGet(deps.sql, { id });
+    return streamSSE(c, async (stream) => {
+      let last = '';
+      const sendState = async (job: typeof first) => {
+        const key = `${job.state}:${job.attempt}`;
+        if (key === last) return;
+        last = key;
+        await stream.writeSSE({ event: 'state', data: JSON.stringify({ id: job.id, state: job.state, attempt: job.attempt, lastError: job.lastError, result: job.result }) });
+      };
+      const unsubscribe = deps.events.subscribe(id, (data) => void stream.writeSSE({ event: 'progress', data: JSON.stringify(data) }));
+      try {
+        await sendState(first);
+        let job = first;
+        while (!FINAL_STATES.includes(job.state) && !stream.aborted && !c.req.raw.signal.aborted) {
+          await stream.sleep(500);
+          job = await jobGet(deps.sql, { id });
+          await sendState(job);
+        }
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import type { Context } from 'hono';
+import { invalidRequest } from '@pgdispatch/core/errors';
+import { queueNameSchema } from '@pgdispatch/core/queue-name';
+import { JOB_STATES } from '@pgdispatch/core/types';
+
+/** Public API request schemas: they validate requests and generate /openapi.json. */
+export const enqueueBody = z
+  .strictObject({
+    task: z.string().min(1).max(128).describe('Task name the worker runs'),
+    payload: z.unknown().optional().describe('Any JSON; validated by the task schema on the worker'),
+    priority: z.number().int().min(-32768).max(32767).optional().describe('Lower runs first (default 0)'),
+    runAt: z.iso.datetime({ offset: true }).optional().describe('Absolute start time (ISO 8601)'),
+    delayMs: z.number().int().min(0).max(366 * 24 * 3_600_000).optional().describe('Start delay in ms (default 0)'),
+    maxAttempts: z.number().int().min(1).max(1000).optional().describe('Default: the queue default (5)'),
+    idempotencyKey: z.string().min(1).max(255).optional().describe('Per queue: repeats return the first job (200)'),
+  })
+  .refine((b) => !(b.runAt !== undefined && b.delayMs !== undefined), { message: 'give runAt or delayMs, not both' });
+
+export const enqueueBatchBody = z.strictObject({
+  jobs: z.array(enqueueBody).min(1).max(1000).describe('At most 1000 jobs; one INSERT'),
+});
+
+export const listJobsQuery = z.strictObject({
+  queue: queueNameSchema.optional(),
+  state: z.enum(JOB_STATES).optional(),
+  task: z.string().min(1).max(128).optional(),
+  cursor: z.coerce.number().int().positive().optional().describe('nextCursor of the previous page'),
+  limit: z.coerce.number().int().min(1).max(500).optional().describe('Page size (default 50)'),
+});
+
+export const queuePolicyBody = z.strictObject({
+  concurrencyLimit: z.number().int().min(1).max(1_000_000).nullable().optional().describe('Max running at once; null = unlimited'),
+  defaultMaxAttempts: z.number().int().min(1).max(1000).optional(),
+  backoffBaseMs: z.number().int().min(0).max(2_147_483_647).optional(),
+  backoffMaxMs: z.number().int().min(0).max(2_147_483_647).optional(),
+  retentionSeconds: z.number().int().min(0).max(2_147_483_647).nullable().optional(),
+});
+
+export const jobIdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+/** Parses a JSON body against `schema`; malformed JSON and schema violations are 400 with issues. */
+export async function parseJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch {
+    throw invalidRequest('request body must be valid JSON');
+  }
+  return parseWith(schema, raw, 'body');
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.output<S> {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    throw invalidRequest(`invalid ${where}`, r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code })));
+  }
+  return r.data;
+}
+
+export function parseQueueName(name: string): string {
+  return parseWith(queueNameSchema, name, 'queue name');
+}
+
+export function parseJobId(id: string): number {
+  return parseWith(jobIdParam, id, 'job id');
+}
