@@ -1,0 +1,277 @@
+// Runtime unit tests: the runtime's own logic against an in-memory fake Transport. They make no
+// claim about the HTTP layer or the control plane (see http-transport.test.ts and the e2e suite).
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NonRetryableError, WorkerShutdownError } from './errors.js';
+import { WorkerRuntime } from './runtime.js';
+import type { WorkerRuntimeOptions } from './runtime.js';
+import { defineTask } from './task.js';
+import type { TaskDefinition } from './task.js';
+import { FakeTransport, waitFor } from './testing/fake-transport.js';
+
+const runtimes: WorkerRuntime[] = [];
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((r) => r.stop()));
+});
+
+function start(transport: FakeTransport, tasks: TaskDefinition[], opts: Partial<WorkerRuntimeOptions> = {}): WorkerRuntime {
+  const rt = new WorkerRuntime({ transport, tasks, dequeueWaitMs: 200, heartbeatMs: 1_000, shutdownGraceMs: 1_000, ...opts });
+  runtimes.push(rt);
+  rt.start();
+  return rt;
+}
+
+/** A handler that blocks until released, and counts how many run at once. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  const stats = { running: 0, peak: 0 };
+  const task = defineTask({
+    name: 'gated',
+    payload: z.object({}),
+    handler: async () => {
+      stats.running++;
+      stats.peak = Math.max(stats.peak, stats.running);
+      await opened;
+      stats.running--;
+      return { done: true };
+    },
+  });
+  return { task, open, stats };
+}
+
+describe('worker runtime (unit, fake transport)', () => {
+  it('never runs more handlers than its concurrency and asks only for free slots', async () => {
+    const t = new FakeTransport();
+    const g = gate();
+    t.push(...Array.from({ length: 10 }, () => ({ task: 'gated' })));
+    const rt = start(t, [g.task], { concurrency: 3 });
+    await waitFor(() => g.stats.running === 3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(g.stats.running).toBe(3);
+    expect(rt.stats().inFlight).toBe(3);
+    expect(t.dequeueRequests.every((r) => r.max >= 1 && r.max <= 3)).toBe(true);
+    g.open();
+    await waitFor(() => t.completed.size === 10);
+    expect(g.stats.peak).toBe(3);
+    expect(rt.stats()).toMatchObject({ started: 10, succeeded: 10, failed: 0, inFlight: 0 });
+  });
+
+  it('completes with the handler result and fails with retryable by default', async () => {
+    const t = new FakeTransport();
+    const ok = defineTask({ name: 'ok', payload: z.object({ n: z.number() }), handler: ({ n }) => ({ doubled: n * 2 }) });
+    const boom = defineTask({ name: 'boom', payload: z.unknown(), handler: () => { throw new Error('transient'); } });
+    const [a, b] = t.push({ task: 'ok', payload: { n: 21 } }, { task: 'boom' });
+    start(t, [ok, boom]);
+    await waitFor(() => t.completed.size === 1 && t.failed.size === 1);
+    expect(t.completed.get(a!.id)).toEqual({ doubled: 42 });
+    expect(t.failed.get(b!.id)).toMatchObject({ retryable: true, error: { message: 'transient', name: 'Error' } });
+  });
+
+  it('fails non-retryable for an unknown task, a payload that fails its schema, and a NonRetryableError', async () => {
+    const t = new FakeTransport();
+    const typed = defineTask({ name: 'typed', payload: z.object({ n: z.number() }), handler: () => 1 });
+    const final = defineTask({ name: 'final', payload: z.unknown(), handler: () => { throw new NonRetryableError('bad input', { details: { why: 'x' } }); } });
+    const [unknown, bad, nr] = t.push({ task: 'nope' }, { task: 'typed', payload: { n: 'one' } }, { task: 'final' });
+    start(t, [typed, final]);
+    await waitFor(() => t.failed.size === 3);
+    expect(t.failed.get(unknown!.id)).toMatchObject({ retryable: false, error: { details: { task: 'nope', known: ['typed', 'final'] } } });
+    const badFail = t.failed.get(bad!.id)!;
+    expect(badFail.retryable).toBe(false);
+    expect(badFail.error.details).toMatchObject({ issues: [{ path: ['n'], code: 'invalid_type' }] });
+    expect(t.failed.get(nr!.id)).toMatchObject({ retryable: false, error: { name: 'NonRetryableError', details: { why: 'x' } } });
+  });
+
+  it('honours a task-level retryable predicate', async () => {
+    const t = new FakeTransport();
+    const task = defineTask({
+      name: 'pred',
+      payload: z.unknown(),
+      retryable: (err) => !(err instanceof RangeError),
+      handler: () => { throw new RangeError('out of range'); },
+    });
+    const [j] = t.push({ task: 'pred' });
+    start(t, [task]);
+    await waitFor(() => t.failed.size === 1);
+    expect(t.failed.get(j!.id)?.retryable).toBe(false);
+  });
+
+  it('skips steps already recorded, loads saved steps once per attempt, and derives child keys from the step', async () => {
+    const t = new FakeTransport();
+    const ran: string[] = [];
+    const task = defineTask({
+      name: 'steps',
+      payload: z.unknown(),
+      handler: async (_p, ctx) => {
+        const a = await ctx.step('a', () => { ran.push('a'); return { at: new Date(0) }; });
+        const b = await ctx.step('b', async () => {
+          ran.push('b');
+          await ctx.enqueue({ queue: 'default', task: 'noop' });
+          await ctx.enqueue({ queue: 'default', task: 'noop' });
+          return 2;
+        });
+        await ctx.enqueue({ queue: 'default', task: 'noop' });
+        const c = await ctx.step('c', () => { ran.push('c'); return 3; });
+        return { a, b, c };
+      },
+    });
+    const [job] = t.push({ id: 7, task: 'steps', attempt: 2 });
+    t.steps.set(7, { a: { at: 'saved' } }); // as if attempt 1 finished step a, then crashed
+    start(t, [task]);
+    await waitFor(() => t.completed.size === 1);
+    expect(ran).toEqual(['b', 'c']);
+    expect(t.loadStepsCalls).toBe(1);
+    expect(t.completed.get(job!.id)).toEqual({ a: { at: 'saved' }, b: 2, c: 3 });
+    expect(t.steps.get(7)).toEqual({ a: { at: 'saved' }, b: 2, c: 3 });
+    expect(t.children.map((c) => c.key)).toEqual(['step:b:0', 'step:b:1', 'call:0']);
+  });
+
+  it('a retry that re-issues the same enqueues finds the first attempt\'s children', async () => {
+    const t = new FakeTransport();
+    let attempts = 0;
+    const task = defineTask({
+      name: 'fanout',
+      payload: z.unknown(),
+      handler: async (_p, ctx) => {
+        attempts++;
+        await ctx.enqueue({ queue: 'default', task: 'noop' });
+        await ctx.enqueue({ queue: 'default', task: 'noop' }, { key: 'explicit' });
+        if (ctx.attempt === 1) throw new Error('crash after fan-out');
+        return null;
+      },
+    });
+    t.push({ id: 1, task: 'fanout', attempt: 1 });
+    start(t, [task]);
+    await waitFor(() => t.failed.size === 1);
+    t.push({ id: 1, task: 'fanout', attempt: 2 });
+    await waitFor(() => t.completed.size === 1);
+    expect(attempts).toBe(2);
+    expect(t.children.map((c) => c.key)).toEqual(['call:0', 'key:explicit']);
+  });
+
+  it('returns the JSON round trip of a step result on the first run too', async () => {
+    const t = new FakeTransport();
+    const task = defineTask({
+      name: 'json',
+      payload: z.unknown(),
+      handler: async (_p, ctx) => {
+        const d = await ctx.step('d', () => new Date(0));
+        const u = await ctx.step('u', () => undefined);
+        return { d, u, dupe: await ctx.step('d', () => 1).catch((e: Error) => e.message) };
+      },
+    });
+    t.push({ task: 'json' });
+    start(t, [task]);
+    await waitFor(() => t.completed.size === 1);
+    expect([...t.completed.values()][0]).toEqual({ d: '1970-01-01T00:00:00.000Z', u: null, dupe: expect.stringMatching(/ran twice/) });
+  });
+
+  it('aborts the signal of a job whose cancel was requested, which then fails as cancelled', async () => {
+    const t = new FakeTransport();
+    let reason: unknown;
+    const task = defineTask({
+      name: 'wait',
+      payload: z.unknown(),
+      handler: (_p, ctx) =>
+        new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject((reason = ctx.signal.reason)))),
+    });
+    const [j] = t.push({ task: 'wait' });
+    const rt = start(t, [task], { heartbeatMs: 30 });
+    await waitFor(() => rt.stats().inFlight === 1);
+    t.cancelRequested.add(j!.id);
+    await waitFor(() => t.failed.size === 1);
+    expect((reason as Error).name).toBe('JobCancelledError');
+    expect(t.failed.get(j!.id)?.retryable).toBe(false);
+    expect(rt.stats().cancelled).toBe(1);
+  });
+
+  it('aborts a job whose lease was lost and reports nothing for it', async () => {
+    const t = new FakeTransport();
+    let reason: unknown;
+    const task = defineTask({
+      name: 'wait',
+      payload: z.unknown(),
+      handler: (_p, ctx) =>
+        new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject((reason = ctx.signal.reason)))),
+    });
+    const [j] = t.push({ task: 'wait' });
+    const rt = start(t, [task], { heartbeatMs: 30 });
+    await waitFor(() => rt.stats().inFlight === 1);
+    t.loseLease(j!.id);
+    await waitFor(() => rt.stats().leaseLost === 1);
+    expect(reason).toMatchObject({ code: 'lease_lost' });
+    expect(t.failed.size + t.completed.size).toBe(0);
+  });
+
+  it('sends one heartbeat call for all held jobs', async () => {
+    const t = new FakeTransport();
+    const g = gate();
+    t.push({ task: 'gated' }, { task: 'gated' }, { task: 'gated' });
+    const seen: number[] = [];
+    const heartbeat = t.heartbeat.bind(t);
+    t.heartbeat = async (items) => {
+      seen.push(items.length);
+      return heartbeat(items);
+    };
+    start(t, [g.task], { heartbeatMs: 40 });
+    await waitFor(() => g.stats.running === 3);
+    await waitFor(() => seen.length >= 2);
+    expect(seen.slice(-1)[0]).toBe(3);
+    g.open();
+  });
+
+  it('keeps pulling after dequeue errors, backing off', async () => {
+    const t = new FakeTransport();
+    t.failNextDequeues = 3;
+    const noop = defineTask({ name: 'noop', payload: z.unknown(), handler: () => ({ ok: true }) });
+    t.push({ task: 'noop' });
+    const rt = start(t, [noop], { dequeueBackoff: { baseMs: 5, maxMs: 20 } });
+    await waitFor(() => t.completed.size === 1);
+    expect(rt.stats().dequeueErrors).toBe(3);
+  });
+
+  it('stop() lets in-flight handlers finish within the grace period', async () => {
+    const t = new FakeTransport();
+    const slow = defineTask({ name: 'slow', payload: z.unknown(), handler: async () => { await new Promise((r) => setTimeout(r, 100)); return 'done'; } });
+    t.push({ task: 'slow' }, { task: 'slow' });
+    const rt = start(t, [slow], { shutdownGraceMs: 2_000 });
+    await waitFor(() => rt.stats().inFlight === 2);
+    await rt.stop();
+    expect(t.completed.size).toBe(2);
+    expect(t.released).toEqual([]);
+    expect(rt.stats()).toMatchObject({ running: false, inFlight: 0 });
+  });
+
+  it('stop() aborts handlers still running after the grace period and releases their jobs', async () => {
+    const t = new FakeTransport();
+    const reasons: unknown[] = [];
+    const stuck = defineTask({
+      name: 'stuck',
+      payload: z.unknown(),
+      handler: (_p, ctx) =>
+        new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => { reasons.push(ctx.signal.reason); reject(ctx.signal.reason); })),
+    });
+    const jobs = t.push({ task: 'stuck' }, { task: 'stuck' });
+    const rt = start(t, [stuck], { shutdownGraceMs: 50, dequeueWaitMs: 10_000 });
+    await waitFor(() => rt.stats().inFlight === 2);
+    const dequeuesBefore = t.dequeueRequests.length;
+    const t0 = Date.now();
+    await rt.stop();
+    expect(Date.now() - t0).toBeLessThan(2_000); // the pending long-poll was aborted, not waited out
+    expect(t.released.sort()).toEqual(jobs.map((j) => j.id).sort());
+    expect(reasons.every((r) => r instanceof WorkerShutdownError)).toBe(true);
+    expect(t.failed.size).toBe(0);
+    await waitFor(() => rt.stats().inFlight === 0);
+    expect(rt.stats()).toMatchObject({ released: 2, failed: 0 });
+    expect(t.dequeueRequests.length).toBe(dequeuesBefore);
+  });
+
+  it('fails non-retryable when the result is not JSON', async () => {
+    const t = new FakeTransport();
+    const big = defineTask({ name: 'big', payload: z.unknown(), handler: () => ({ n: 1n }) });
+    const [j] = t.push({ task: 'big' });
+    start(t, [big]);
+    await waitFor(() => t.failed.size === 1);
+    expect(t.failed.get(j!.id)).toMatchObject({ retryable: false, error: { message: expect.stringMatching(/not JSON-serializable/) } });
+  });
+});
