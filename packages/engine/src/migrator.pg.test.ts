@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { closeDb, createDb, type Sql } from './db.js';
+import { loadMigrations, migrate, migrationStatus } from './migrator.js';
+
+const distDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
+const admin = () => createDb({ url: inject('pgAdminUrl'), max: 1 });
+
+/** A fresh, empty (not migrated) database; dropped after the file. */
+const created: string[] = [];
+async function emptyDatabase(): Promise<string> {
+  const name = `pgdispatch_t_mig_${randomBytes(5).toString('hex')}`;
+  const a = admin();
+  await a.unsafe(`create database ${name}`);
+  await closeDb(a);
+  created.push(name);
+  const u = new URL(inject('pgAdminUrl'));
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+let tmp: string;
+const pools: Sql[] = [];
+const open = (url: string) => {
+  const s = createDb({ url, max: 2 });
+  pools.push(s);
+  return s;
+};
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(tmpdir(), 'pgdispatch-mig-'));
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => closeDb(p, 1)));
+  const a = admin();
+  for (const name of created) await a.unsafe(`drop database if exists ${name} with (force)`);
+  await closeDb(a);
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Runs `node script url` and resolves with its exit code and output. */
+function runNode(script: string, url: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('migrate', () => {
+  it('applies every migration once and records it; a second run applies nothing', async () => {
+    const sql = open(await emptyDatabase());
+    const all = await loadMigrations();
+    expect(all.map((m) => m.name)[0]).toBe('0001_init');
+    expect(await migrationStatus(sql)).toEqual({ current: false, applied: [], pending: all.map((m) => m.name) });
+    expect(await migrate(sql)).toEqual({ applied: all.map((m) => m.name), current: all.at(-1)!.name });
+    expect(await migrate(sql)).toEqual({ applied: [], current: all.at(-1)!.name });
+    expect(await migrationStatus(sql)).toEqual({ current: true, applied: all.map((m) => m.name), pending: [] });
+    const rows = await sql`select version, count(*)::int as n from pgdispatch_migrations group by version`;
+    expect(rows.every((r) => r.n === 1)).toBe(true);
+  });
+
+  it('a failing migration rolls back whole: nothing of the batch is applied or recorded', async () => {
+    const dir = path.join(tmp, 'bad');
+    await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+    await writeFile(path.join(dir, '0001_ok.sql'), 'create table made_by_ok (id int);');
+    await writeFile(path.join(dir, '0002_broken.sql'), 'create table oops (;');
+    await writeFile(path.join(dir, 'README.md'), 'not a migration');
+    const sql = open(await emptyDatabase());
+    await expect(migrate(sql, { dir })).rejects.toThrow();
+    const [t] = await sql`select to_regclass('made_by_ok') is null as gone, to_regclass('pgdispatch_migrations') is null as no_log`;
+    expect(t).toEqual({ gone: true, no_log: true });
+    expect((await migrationStatus(sql, { dir })).pending).toEqual(['0001_ok', '0002_broken']);
+  });
+
+  it('two OS processes migrating one fresh database at once both succeed, and each migration is applied once', async () => {
+    await access(path.join(distDir, 'migrator.js')).catch(() => {
+      throw new Error('packages/engine/dist is missing: run `npm run build` first (npm test does)');
+    });
+    const script = path.join(tmp, 'migrate.mjs');
+    await writeFile(
+      script,
+      `import { createDb, closeDb } from ${JSON.stringify(pathToFileURL(path.join(distDir, 'db.js')).href)};
+import { migrate } from ${JSON.stringify(pathToFileURL(path.join(distDir, 'migrator.js')).href)};
+const sql = createDb({ url: process.argv[2], max: 1 });
+try {
+  process.stdout.write(JSON.stringify(await migrate(sql)));
+} finally {
+  await closeDb(sql);
+}
+`,
+    );
+    const url = await emptyDatabase();
+    const results = await Promise.all([runNode(script, url), runNode(script, url)]);
+    for (const r of results) expect(r, r.stderr).toMatchObject({ code: 0 });
+    const outputs = results.map((r) => JSON.parse(r.stdout) as { applied: string[] });
+    const names = (await loadMigrations()).map((m) => m.name);
+    expect(outputs.flatMap((o) => o.applied).sort()).toEqual(names.sort());
+    const sql = open(url);
+    const rows = await sql`select version, count(*)::int as n from pgdispatch_migrations group by version order by version`;
+    expect(rows).toEqual(names.map((n) => ({ version: n.slice(0, 4), n: 1 })));
+    expect((await migrationStatus(sql)).current).toBe(true);
+  });
+});

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { insertJob } from '../testing/factories.js';
+import { jobPurge } from './job-maintenance.js';
+import { queueUpsert } from './queue-admin.js';
+
+// jobReapExpiredLeases is covered with the fencing rules in job-lease.pg.test.ts.
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+/** A job of `state` that finished `agoSeconds` ago, by the database clock. */
+async function finished(queue: string, state: 'succeeded' | 'failed' | 'cancelled', agoSeconds: number): Promise<number> {
+  const job = await insertJob(db.sql, { queue, state });
+  await db.sql`update jobs set finished_at = now() - ${agoSeconds} * interval '1 second' where id = ${job.id}`;
+  return job.id;
+}
+const remaining = async (ids: number[]) =>
+  (await db.sql<{ id: number }[]>`select id from jobs where id = any(${ids}::bigint[]) order by id`).map((r) => r.id);
+
+describe('jobPurge', () => {
+  it('deletes finished jobs past retention, honouring per-queue retention and the failed retention', async () => {
+    await queueUpsert(db.sql, { name: 'short', retentionSeconds: 10 });
+    await queueUpsert(db.sql, { name: 'long', retentionSeconds: 10_000 });
+    await queueUpsert(db.sql, { name: 'default' });
+    const shortOld = await finished('short', 'succeeded', 60);
+    const shortNew = await finished('short', 'succeeded', 1);
+    const longOld = await finished('long', 'succeeded', 3_600);
+    const defaultOld = await finished('default', 'cancelled', 200);
+    const defaultNew = await finished('default', 'succeeded', 50);
+    const failedOld = await finished('default', 'failed', 1_000);
+    const failedNew = await finished('short', 'failed', 60);
+    const queued = (await insertJob(db.sql, { queue: 'short' })).id;
+    const running = (await insertJob(db.sql, { queue: 'short', state: 'running' })).id;
+    const all = [shortOld, shortNew, longOld, defaultOld, defaultNew, failedOld, failedNew, queued, running];
+
+    const n = await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 500 });
+    expect(n).toBe(3);
+    expect(await remaining(all)).toEqual([shortNew, longOld, defaultNew, failedNew, queued, running].sort((a, b) => a - b));
+  });
+
+  it('deletes in batches of batchSize and cascades to steps', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await finished('batched', 'succeeded', 1_000));
+    await db.sql`insert into job_steps (job_id, name, result, attempt) select id, 's', '1', 1 from jobs where id = any(${ids}::bigint[])`;
+    expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(2);
+    expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(2);
+    expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(1);
+    expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(0);
+    expect(await remaining(ids)).toEqual([]);
+    const [steps] = await db.sql`select count(*)::int as n from job_steps where job_id = any(${ids}::bigint[])`;
+    expect(steps!.n).toBe(0);
+  });
+
+  it('a retention of 0 purges every finished job', async () => {
+    const id = await finished('zero', 'succeeded', 1);
+    await jobPurge(db.sql, { retentionSeconds: 0, failedRetentionSeconds: 0 });
+    expect(await remaining([id])).toEqual([]);
+  });
+});

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DispatchError } from '@pgdispatch/core/errors';
+import type { ClaimedJob } from '@pgdispatch/core/types';
+import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { insertJob } from '../testing/factories.js';
+import { jobClaim } from './job-claim.js';
+import { jobComplete } from './job-complete.js';
+import { jobFail } from './job-fail.js';
+import { jobStepSave, jobStepsLoad } from './job-steps.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+async function claimOne(queue: string): Promise<ClaimedJob> {
+  const [c] = await jobClaim(db.sql, { queues: [queue], limit: 1, leaseMs: 30_000 });
+  if (!c) throw new Error(`nothing to claim in ${queue}`);
+  return c;
+}
+
+describe('job steps', () => {
+  it('saves step results as JSON values and loads them back by name', async () => {
+    await insertJob(db.sql, { queue: 'steps' });
+    const c = await claimOne('steps');
+    const ref = { id: c.id, leaseToken: c.leaseToken };
+    await jobStepSave(db.sql, { ...ref, name: 'fetch', result: { rows: [1, 2] } });
+    await jobStepSave(db.sql, { ...ref, name: 'count', result: 2 });
+    await jobStepSave(db.sql, { ...ref, name: 'label', result: 'done' });
+    await jobStepSave(db.sql, { ...ref, name: 'nothing', result: undefined });
+    expect(await jobStepsLoad(db.sql, { id: c.id })).toEqual({ fetch: { rows: [1, 2] }, count: 2, label: 'done', nothing: null });
+    const [row] = await db.sql`select jsonb_typeof(result) as t, attempt from job_steps where job_id = ${c.id} and name = 'fetch'`;
+    expect(row).toEqual({ t: 'object', attempt: 1 });
+  });
+
+  it('the first result recorded for a name wins', async () => {
+    await insertJob(db.sql, { queue: 'steps-first' });
+    const c = await claimOne('steps-first');
+    await jobStepSave(db.sql, { id: c.id, leaseToken: c.leaseToken, name: 's', result: 'first' });
+    await jobStepSave(db.sql, { id: c.id, leaseToken: c.leaseToken, name: 's', result: 'second' });
+    expect(await jobStepsLoad(db.sql, { id: c.id })).toEqual({ s: 'first' });
+  });
+
+  it('steps survive a retry, so the next attempt can skip them', async () => {
+    await insertJob(db.sql, { queue: 'steps-retry' });
+    const first = await claimOne('steps-retry');
+    await jobStepSave(db.sql, { id: first.id, leaseToken: first.leaseToken, name: 'charge', result: { chargeId: 'ch_1' } });
+    await jobFail(db.sql, { id: first.id, leaseToken: first.leaseToken, error: { message: 'later step failed' }, random: () => 0 });
+    const second = await claimOne('steps-retry');
+    expect(second.attempt).toBe(2);
+    expect(await jobStepsLoad(db.sql, { id: second.id })).toEqual({ charge: { chargeId: 'ch_1' } });
+    await jobStepSave(db.sql, { id: second.id, leaseToken: second.leaseToken, name: 'email', result: true });
+    const rows = await db.sql`select name, attempt from job_steps where job_id = ${second.id} order by name`;
+    expect(rows).toEqual([{ name: 'charge', attempt: 1 }, { name: 'email', attempt: 2 }]);
+  });
+
+  it('a save without the current lease gets lease_lost and writes nothing', async () => {
+    await insertJob(db.sql, { queue: 'steps-fenced' });
+    const c = await claimOne('steps-fenced');
+    const err = await jobStepSave(db.sql, { id: c.id, leaseToken: '00000000-0000-4000-8000-000000000000', name: 'x', result: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DispatchError);
+    expect((err as DispatchError).code).toBe('lease_lost');
+    await jobComplete(db.sql, { id: c.id, leaseToken: c.leaseToken });
+    await expect(jobStepSave(db.sql, { id: c.id, leaseToken: c.leaseToken, name: 'late', result: 1 })).rejects.toMatchObject({ code: 'lease_lost' });
+    expect(await jobStepsLoad(db.sql, { id: c.id })).toEqual({});
+  });
+
+  it('loading the steps of a job without any is an empty record', async () => {
+    expect(await jobStepsLoad(db.sql, { id: 424_242 })).toEqual({});
+  });
+});
