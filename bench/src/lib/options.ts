@@ -1,0 +1,98 @@
+/**
+ * Bench options, from the environment or `--key=value` arguments (arguments win). Every option has
+ * a default; SMOKE=1 shrinks the run to a fast subset (N=500, one round) that the test suite runs.
+ */
+export const WORKLOADS = ['enqueue', 'processing', 'latency', 'backlog', 'pullers', 'pgbench'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+export interface BenchOptions {
+  /** Jobs per processing run (default 20000; 500 in smoke). */
+  n: number;
+  /** Interleaved rounds; figures are the median (default 3; 1 in smoke). */
+  rounds: number;
+  smoke: boolean;
+  /** Single awaited enqueues per run (default min(N, 5000)). */
+  singleN: number;
+  /** Jobs per bulk chunk (default 1000). */
+  bulkChunk: number;
+  /** Handlers per worker (default 16). */
+  concurrency: number;
+  /** Pickup latency: jobs and spacing (default 200 every 20 ms). */
+  latencyJobs: number;
+  latencyIntervalMs: number;
+  /** Backlog scaling: small and large backlog, and how many completions are timed (default 10k / 1M / 10k). */
+  backlogSmall: number;
+  backlogLarge: number;
+  /** Puller counts (default 1,4,16,64,128), batch asked per pull (default 4), seconds per point (default 3). */
+  pullers: number[];
+  pullerBatch: number;
+  pullerSeconds: number;
+  /** Waiting jobs behind the puller points (default 200000). */
+  pullerBacklog: number;
+  pgbenchSeconds: number;
+  pgbenchClients: number;
+  /** Workloads to run (default all). */
+  only: Workload[];
+  /** Substrings of profile ids to run (default all). */
+  systems: string[];
+  /** PostgreSQL server to use; unset = an embedded server in a temp dir. */
+  databaseUrl: string | undefined;
+  /** Where the JSON goes (default bench/results). */
+  outDir: string;
+  /** Print progress lines (default true). */
+  verbose: boolean;
+}
+
+function readArgs(argv: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of argv) {
+    const m = /^--([a-zA-Z-_]+)(?:=(.*))?$/.exec(a);
+    if (m?.[1]) out[m[1].toUpperCase().replace(/-/g, '_')] = m[2] ?? '1';
+  }
+  return out;
+}
+
+function int(v: string | undefined, def: number, name: string): number {
+  if (v === undefined || v === '') return def;
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function list(v: string | undefined): string[] {
+  return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Resolves options from an environment and argument list (process.env/argv in run.ts, explicit in tests). */
+export function parseOptions(env: Record<string, string | undefined>, argv: readonly string[] = [], overrides: Partial<BenchOptions> = {}): BenchOptions {
+  const e = { ...env, ...readArgs(argv) };
+  const smoke = e.SMOKE === '1' || e.SMOKE === 'true';
+  const n = int(e.N, smoke ? 500 : 20_000, 'N');
+  const only = list(e.ONLY);
+  for (const w of only) if (!WORKLOADS.includes(w as Workload)) throw new Error(`ONLY: unknown workload ${w} (${WORKLOADS.join(', ')})`);
+  const pullers = list(e.PULLERS).map((p) => int(p, 1, 'PULLERS'));
+  const opts: BenchOptions = {
+    n,
+    rounds: Math.max(1, int(e.ROUNDS, smoke ? 1 : 3, 'ROUNDS')),
+    smoke,
+    singleN: int(e.SINGLE_N, Math.min(n, smoke ? 200 : 5000), 'SINGLE_N'),
+    bulkChunk: Math.max(1, int(e.BULK_CHUNK, 1000, 'BULK_CHUNK')),
+    concurrency: Math.max(1, int(e.CONCURRENCY, 16, 'CONCURRENCY')),
+    latencyJobs: int(e.LATENCY_JOBS, smoke ? 20 : 200, 'LATENCY_JOBS'),
+    latencyIntervalMs: int(e.LATENCY_INTERVAL_MS, 20, 'LATENCY_INTERVAL_MS'),
+    backlogSmall: int(e.BACKLOG_SMALL, smoke ? 500 : 10_000, 'BACKLOG_SMALL'),
+    backlogLarge: int(e.BACKLOG_LARGE, smoke ? 5_000 : 1_000_000, 'BACKLOG_LARGE'),
+    pullers: pullers.length > 0 ? pullers : smoke ? [4] : [1, 4, 16, 64, 128],
+    pullerBatch: Math.max(1, int(e.PULLER_BATCH, 4, 'PULLER_BATCH')),
+    pullerSeconds: Math.max(1, int(e.PULLER_SECONDS, smoke ? 1 : 3, 'PULLER_SECONDS')),
+    pullerBacklog: int(e.PULLER_BACKLOG, smoke ? 5_000 : 200_000, 'PULLER_BACKLOG'),
+    pgbenchSeconds: Math.max(1, int(e.PGBENCH_SECONDS, smoke ? 1 : 5, 'PGBENCH_SECONDS')),
+    pgbenchClients: Math.max(1, int(e.PGBENCH_CLIENTS, 16, 'PGBENCH_CLIENTS')),
+    only: only.length > 0 ? (only as Workload[]) : smoke ? ['enqueue', 'processing', 'latency', 'pullers'] : [...WORKLOADS],
+    systems: list(e.SYSTEMS),
+    databaseUrl: e.BENCH_DATABASE_URL || undefined,
+    outDir: e.OUT_DIR || new URL('../../results', import.meta.url).pathname,
+    verbose: e.QUIET !== '1',
+  };
+  return { ...opts, ...overrides };
+}

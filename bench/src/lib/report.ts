@@ -1,0 +1,183 @@
+import type { BenchResults, Cell, Series, TargetCheck } from './results.js';
+import { median, spread } from './stats.js';
+
+const fmtInt = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a');
+const fmt1 = (v: number) => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2) : 'n/a');
+const fmtX = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '');
+const mb = (bytes: number) => (Number.isFinite(bytes) ? `${Math.round(bytes / 2 ** 20)} MB` : 'n/a');
+
+function range(s: Series, f: (v: number) => string): string {
+  if (s.length < 2) return '';
+  const { min, max } = spread(s);
+  return `[${f(min)}–${f(max)}]`;
+}
+
+/** Why a cell has no numbers: pending, an error, or nothing. */
+function status(c: Cell | undefined): string | undefined {
+  if (!c) return 'not run';
+  if (c.pending) return c.pending;
+  if (c.errors.length > 0) return `error: ${c.errors[0]?.split('\n')[0]}`;
+  return undefined;
+}
+
+function table(headers: string[], rows: string[][], align: ('l' | 'r')[] = []): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => ((align[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Best median among the cells of the given systems (peers), by `pick`; NaN when none ran. */
+function bestPeer<T extends Cell & { system: string }>(cells: Record<string, T>, pick: (c: T) => Series, higherIsBetter = true): { id: string; value: number } {
+  let best = { id: '', value: Number.NaN };
+  for (const [id, c] of Object.entries(cells)) {
+    if (c.system === 'pgdispatch') continue;
+    const v = median(pick(c));
+    if (!Number.isFinite(v)) continue;
+    if (!Number.isFinite(best.value) || (higherIsBetter ? v > best.value : v < best.value)) best = { id, value: v };
+  }
+  return best;
+}
+
+const m = (s: Series | undefined) => median(s ?? []);
+
+/** Checks the issue's targets against the medians. */
+export function checkTargets(r: BenchResults): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const ratio = (figure: string, goal: number, a: number, b: number, aId: string, bId: string) => {
+    const v = a / b;
+    out.push({
+      figure,
+      goal: `≥ ${goal}×`,
+      measured: Number.isFinite(v) ? `${v.toFixed(2)}× (${fmtInt(a)} vs ${fmtInt(b)} ${bId ? `${bId}` : ''})`.trim() : `n/a (${aId})`,
+      met: Number.isFinite(v) ? v >= goal : null,
+    });
+  };
+  const p = r.processing;
+  const gw = m(p['graphile-worker (throughput)']?.rate);
+  const gwb = m(p['graphile-worker (bounded)']?.rate);
+  ratio('processing: all (throughput) vs graphile-worker throughput', 1.25, m(p['pgdispatch all (throughput)']?.rate), gw, 'all (throughput)', 'jobs/s');
+  ratio('processing: split over HTTP vs graphile-worker throughput', 1.0, m(p['pgdispatch split (api + worker, HTTP)']?.rate), gw, 'split', 'jobs/s');
+  ratio('processing: all (bounded) vs graphile-worker bounded', 2.0, m(p['pgdispatch all (bounded)']?.rate), gwb, 'all (bounded)', 'jobs/s');
+  for (const id of ['pgdispatch all (throughput)', 'pgdispatch all (bounded)', 'pgdispatch split (api + worker, HTTP)']) {
+    const v = m(r.latency[id]?.p50);
+    out.push({ figure: `pickup p50, ${id.replace('pgdispatch ', '')}`, goal: '≤ 2 ms', measured: Number.isFinite(v) ? `${v.toFixed(2)} ms` : 'n/a', met: Number.isFinite(v) ? v <= 2 : null });
+  }
+  for (const kind of ['single', 'bulk'] as const) {
+    const peer = bestPeer(r.enqueue, (c) => c[kind]);
+    for (const id of ['pgdispatch (engine)', 'pgdispatch (HTTP api)']) {
+      ratio(`enqueue ${kind}: ${id.replace('pgdispatch ', '')} vs best peer (${peer.id || 'n/a'})`, 1.3, m(r.enqueue[id]?.[kind]), peer.value, id, 'jobs/s');
+    }
+  }
+  const bl = r.backlog['pgdispatch all (throughput)'];
+  ratio('backlog: 1M vs 10k waiting, all (throughput)', 0.9, m(bl?.large), m(bl?.small), 'backlog', 'jobs/s');
+  const split = p['pgdispatch split (api + worker, HTTP)'];
+  for (const [role, limit] of [['api', 150], ['worker', 100]] as const) {
+    const v = m(split?.rss[role]) / 2 ** 20;
+    out.push({ figure: `peak RSS, ${role} process (split, processing)`, goal: `≤ ${limit} MB`, measured: Number.isFinite(v) ? `${Math.round(v)} MB` : 'n/a', met: Number.isFinite(v) ? v <= limit : null });
+  }
+  return out;
+}
+
+/** The full text report: one table per workload, then the targets. */
+export function renderReport(r: BenchResults): string {
+  const o = r.meta.options as { n: number; rounds: number; singleN: number; bulkChunk: number; concurrency: number; latencyJobs: number; latencyIntervalMs: number; backlogSmall: number; backlogLarge: number; pullerBatch: number; pullerSeconds: number; pullerBacklog: number };
+  const parts: string[] = [];
+  const pg = r.meta.postgres;
+  parts.push(
+    `pgdispatch bench — ${r.meta.startedAt}\n` +
+      `machine: ${r.meta.machine.nproc} cores (${r.meta.machine.cpu}), ${r.meta.machine.memGiB} GiB, Node ${r.meta.machine.node}, ${r.meta.machine.os}\n` +
+      `PostgreSQL ${pg.version} (${pg.kind}); pg_stat_statements: ${pg.pgss ? 'yes' : `n/a (${pg.pgssReason ?? 'absent'})`}\n` +
+      `versions: ${Object.entries(r.meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}\n` +
+      `N=${o.n}, rounds=${o.rounds} (median [min–max]), ${o.concurrency} handlers, trivial handler`,
+  );
+
+  const pgbUpdate = m(r.pgbench.update);
+  const pgbStatus = status(r.pgbench);
+  if (r.pgbench.insert.length > 0 || pgbStatus !== 'not run') {
+    parts.push(
+      `Reference: ${r.pgbench.tool ?? 'pgbench'}, 16 clients, one statement per transaction\n` +
+        table(['statement', 'tx/s'], [
+          ['single-row INSERT', r.pgbench.insert.length ? `${fmtInt(m(r.pgbench.insert))} ${range(r.pgbench.insert, fmtInt)}` : (pgbStatus ?? '')],
+          ['single-row UPDATE by pk', r.pgbench.update.length ? `${fmtInt(pgbUpdate)} ${range(r.pgbench.update, fmtInt)}` : (pgbStatus ?? '')],
+        ]),
+    );
+  }
+
+  if (Object.keys(r.enqueue).length > 0) {
+    const single = bestPeer(r.enqueue, (c) => c.single);
+    const bulk = bestPeer(r.enqueue, (c) => c.bulk);
+    const rows = Object.entries(r.enqueue).map(([id, c]) => {
+      const st = status(c);
+      if (st && c.single.length === 0) return [id, st, '', '', ''];
+      return [id, `${fmtInt(m(c.single))} ${range(c.single, fmtInt)}`, fmtX(m(c.single) / single.value), `${fmtInt(m(c.bulk))} ${range(c.bulk, fmtInt)}`, fmtX(m(c.bulk) / bulk.value)];
+    });
+    parts.push(`Enqueue (jobs/s): single = ${o.singleN} awaited enqueues, one commit each; bulk = ${o.n} in chunks of ${o.bulkChunk}\n` + table(['system', 'single', '× best peer', 'bulk', '× best peer'], rows));
+  }
+
+  if (Object.keys(r.processing).length > 0) {
+    const best = bestPeer(r.processing, (c) => c.rate);
+    const rows = Object.entries(r.processing).map(([id, c]) => {
+      const st = status(c);
+      if (st && c.rate.length === 0) return [id, st, '', '', ''];
+      const rss = Object.entries(c.rss).map(([role, s]) => `${role} ${mb(m(s))}`).join(', ');
+      return [id, `${fmtInt(m(c.rate))} ${range(c.rate, fmtInt)}`, fmtX(m(c.rate) / best.value), Number.isFinite(pgbUpdate) ? `${((m(c.rate) / pgbUpdate) * 100).toFixed(0)}%` : 'n/a', rss];
+    });
+    parts.push(
+      `Processing (jobs/s from worker go until the database shows all ${o.n} done; × best peer = ${best.id || 'n/a'})\n` +
+        table(['profile', 'jobs/s', '× best peer', 'of pgbench UPDATE tx/s', 'peak RSS'], rows, ['l', 'r', 'r', 'r', 'l']),
+    );
+  }
+
+  if (Object.keys(r.latency).length > 0) {
+    const rows = Object.entries(r.latency).map(([id, c]) => {
+      const st = status(c);
+      if (st && c.p50.length === 0) return [id, st, '', '', ''];
+      return [id, fmt1(m(c.p50)), fmt1(m(c.p95)), fmt1(m(c.p99)), fmt1(m(c.max))];
+    });
+    parts.push(`Pickup latency (ms, enqueue start → handler start; idle worker, ${o.latencyJobs} jobs every ${o.latencyIntervalMs} ms)\n` + table(['profile', 'p50', 'p95', 'p99', 'max'], rows));
+  }
+
+  if (Object.keys(r.backlog).length > 0) {
+    const rows = Object.entries(r.backlog).map(([id, c]) => {
+      const st = status(c);
+      if (st && c.small.length === 0) return [id, st, '', ''];
+      return [id, fmtInt(m(c.small)), fmtInt(m(c.large)), fmtX(m(c.large) / m(c.small))];
+    });
+    const timed = Math.min(o.backlogSmall, o.backlogLarge);
+    parts.push(
+      `Backlog scaling (jobs/s over the first ${fmtInt(timed)} completions, finished_at clock)\n` +
+        table(['profile', `${fmtInt(o.backlogSmall)} waiting`, `${fmtInt(o.backlogLarge)} waiting`, 'ratio'], rows),
+    );
+  }
+
+  const counts = [...new Set([...Object.keys(r.pullers.batch), ...Object.keys(r.pullers.direct)])].sort((a, b) => Number(a) - Number(b));
+  if (counts.length > 0) {
+    const cols = (mode: 'batch' | 'direct', n: string): string[] => {
+      const c = r.pullers[mode][n];
+      const st = status(c);
+      if (!c || c.runs.length === 0) return [st ?? 'n/a', '', ''];
+      const runs = c.runs;
+      const pick = (f: (x: (typeof runs)[number]) => number) => m(runs.map(f));
+      const conns = mode === 'direct' && pick((x) => x.connections) < Number(n) ? ` (${pick((x) => x.connections)} conns)` : '';
+      return [`${fmtInt(pick((x) => x.jobsPerSec))}${conns}`, fmtInt(pick((x) => x.claimStatementsPerSec)), fmt1(pick((x) => x.rowsScannedPerJob))];
+    };
+    const rows = counts.map((n) => {
+      const b = r.pullers.batch[n];
+      const d = r.pullers.direct[n];
+      const ratio = m(b?.runs.map((x) => x.jobsPerSec)) / m(d?.runs.map((x) => x.jobsPerSec));
+      return [n, ...cols('batch', n), ...cols('direct', n), fmtX(ratio)];
+    });
+    parts.push(
+      `Puller scaling (claims only, ${o.pullerBatch} jobs per pull, ${o.pullerSeconds} s per point, ${fmtInt(o.pullerBacklog)} waiting; stmts/s from pg_stat_statements, rows scanned = jobs_claim_idx entries read per claimed job)\n` +
+        table(['pullers', 'batch jobs/s', 'batch stmts/s', 'batch rows/job', 'direct jobs/s', 'direct stmts/s', 'direct rows/job', 'batch/direct'], rows),
+    );
+  }
+
+  const targets = r.targets ?? checkTargets(r);
+  parts.push(
+    'Targets\n' +
+      table(['figure', 'goal', 'measured', 'status'], targets.map((t) => [t.figure, t.goal, t.measured, t.met === null ? 'not measured' : t.met ? 'met' : 'NOT MET']), ['l', 'l', 'l', 'l']),
+  );
+  return parts.join('\n\n');
+}

@@ -1,0 +1,79 @@
+import type { PullerResult } from '../workloads/pullers.js';
+
+/** Per-round values of one figure; the report shows their median. */
+export type Series = number[];
+
+export interface Cell {
+  /** Why it did not run (e.g. pending: server not built). */
+  pending?: string;
+  errors: string[];
+}
+
+export interface EnqueueCell extends Cell {
+  system: string;
+  single: Series;
+  bulk: Series;
+}
+
+export interface ProcessingCell extends Cell {
+  system: string;
+  kind: string;
+  settings: string;
+  rate: Series;
+  seconds: Series;
+  /** Peak RSS in bytes per process role, per round. */
+  rss: Record<string, Series>;
+  /** Jobs the database shows succeeded, per round (must equal N). */
+  succeeded: Series;
+}
+
+export interface LatencyCell extends Cell {
+  system: string;
+  kind: string;
+  p50: Series;
+  p95: Series;
+  p99: Series;
+  max: Series;
+}
+
+export interface BacklogCell extends Cell {
+  small: Series;
+  large: Series;
+}
+
+export interface PullerCell extends Cell {
+  runs: PullerResult[];
+}
+
+export interface BenchResults {
+  meta: {
+    startedAt: string;
+    finishedAt?: string;
+    command: string;
+    options: Record<string, unknown>;
+    machine: { nproc: number; cpu: string; memGiB: number; node: string; os: string };
+    postgres: { kind: string; version: string; pgss: boolean; pgssReason?: string; settings: Record<string, string> };
+    versions: Record<string, string>;
+  };
+  enqueue: Record<string, EnqueueCell>;
+  processing: Record<string, ProcessingCell>;
+  latency: Record<string, LatencyCell>;
+  backlog: Record<string, BacklogCell>;
+  /** mode → puller count → per-round results. */
+  pullers: Record<'batch' | 'direct', Record<string, PullerCell>>;
+  pgbench: Cell & { tool?: string; insert: Series; update: Series };
+  /** Filled by the report. */
+  targets?: TargetCheck[];
+}
+
+export interface TargetCheck {
+  figure: string;
+  goal: string;
+  measured: string;
+  /** true met, false not met, null not measured. */
+  met: boolean | null;
+}
+
+export function emptyResults(meta: BenchResults['meta']): BenchResults {
+  return { meta, enqueue: {}, processing: {}, latency: {}, backlog: {}, pullers: { batch: {}, direct: {} }, pgbench: { errors: [], insert: [], update: [] } };
+}

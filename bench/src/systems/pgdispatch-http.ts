@@ -1,0 +1,36 @@
+import type { BenchDb } from '../lib/pg-target.js';
+import { installPgdispatch } from './pgdispatch-engine.js';
+import { API_KEY, serverPending, startServerProcess } from './pgdispatch-server.js';
+import type { BenchContext, Enqueuer, EnqueueTarget } from './types.js';
+import { QUEUE, TASK } from './types.js';
+
+/**
+ * Enqueue through the public HTTP API of an `api` process: POST /v1/queues/:queue/jobs (one job)
+ * and /jobs/batch (up to 1000), keep-alive connections from Node's fetch.
+ */
+async function post(url: string, body: unknown): Promise<void> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status !== 201 && res.status !== 200) throw new Error(`POST ${url}: ${res.status} ${text.slice(0, 300)}`);
+}
+
+export const httpEnqueue: EnqueueTarget = {
+  id: 'pgdispatch (HTTP api)',
+  system: 'pgdispatch',
+  pending: serverPending,
+  install: installPgdispatch,
+  open: async (ctx: BenchContext, db: BenchDb): Promise<Enqueuer> => {
+    const api = await startServerProcess(ctx, { role: 'api', db, name: 'enqueue-api' });
+    const one = `${api.url}/v1/queues/${QUEUE}/jobs`;
+    const batch = `${api.url}/v1/queues/${QUEUE}/jobs/batch`;
+    return {
+      single: (payload) => post(one, { task: TASK, payload }),
+      bulk: (payloads) => post(batch, { jobs: payloads.map((payload) => ({ task: TASK, payload })) }),
+      close: () => api.child.stop(),
+    };
+  },
+};
