@@ -36,7 +36,7 @@ export interface JsonRequest {
   body?: unknown;
   /** Aborting cancels the request and any pending retry; the abort reason is thrown. */
   signal?: AbortSignal;
-  /** Per-try timeout in ms (default 30000); a timeout counts as a network error. */
+  /** Per-try timeout in ms, response body included (default 30000); a timeout counts as a network error. */
   timeoutMs?: number;
   /** Safe to repeat after a possibly delivered request (default false); see the module doc. */
   idempotent?: boolean;
@@ -82,11 +82,9 @@ export async function requestJson<T = unknown>(req: JsonRequest, deps: RequestDe
 
   for (let attempt = 1; ; attempt++) {
     req.signal?.throwIfAborted();
-    const timeout = AbortSignal.timeout(req.timeoutMs ?? 30_000);
-    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
-    let res: Response;
+    let res: { status: number; retryAfter: string | null; text: string };
     try {
-      res = await fetchImpl(req.url, { method: req.method, headers, body, signal });
+      res = await fetchOnce(fetchImpl, req, { method: req.method, headers, body });
     } catch (err) {
       // The caller's abort is not a failure to retry: surface its reason unchanged.
       req.signal?.throwIfAborted();
@@ -102,14 +100,34 @@ export async function requestJson<T = unknown>(req: JsonRequest, deps: RequestDe
       continue;
     }
     if (res.status === 503 && attempt < attempts) {
-      const wait = retryAfterMs(res.headers.get('retry-after'));
-      await res.body?.cancel().catch(() => undefined); // free the connection for reuse
+      const wait = retryAfterMs(res.retryAfter);
       await sleep(wait === undefined ? backoffDelayMs(attempt, retry, deps.random) : Math.min(wait, retry.maxRetryAfterMs), req.signal);
       continue;
     }
-    const text = await res.text();
-    if (res.ok) return { status: res.status, body: (text === '' ? undefined : parseJson(text, req)) as T };
-    throw errorFromResponse(res.status, text, req);
+    if (res.status >= 200 && res.status < 300) return { status: res.status, body: (res.text === '' ? undefined : parseJson(res.text, req)) as T };
+    throw errorFromResponse(res.status, res.text, req);
+  }
+}
+
+/**
+ * One fetch, body included, bounded by `req.timeoutMs` and `req.signal`. The two are joined by
+ * hand rather than with AbortSignal.any: a worker passes the same long-lived stop signal to every
+ * dequeue, and AbortSignal.any retains each derived signal on its source (nodejs/node#55351), a
+ * slow leak. The listener and the timer are removed once the body has been read.
+ */
+async function fetchOnce(fetchImpl: FetchLike, req: JsonRequest, init: RequestInit): Promise<{ status: number; retryAfter: string | null; text: string }> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(req.signal?.reason);
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  const timeoutMs = req.timeoutMs ?? 30_000;
+  const timer = setTimeout(() => controller.abort(new DOMException(`request timed out after ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+  try {
+    const res = await fetchImpl(req.url, { ...init, signal: controller.signal });
+    // Read the body even for a 503 we will retry: a drained response frees its connection for reuse.
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), text: await res.text() };
+  } finally {
+    clearTimeout(timer);
+    req.signal?.removeEventListener('abort', onAbort);
   }
 }
 
