@@ -55,6 +55,20 @@ describe('jobClaim', () => {
     expect(claimed.map((c) => c.id)).toEqual(expected.map((r) => r.id));
   });
 
+  it('claims across several listed queues in one global order, each job once', async () => {
+    const a1 = await insertJob(db.sql, { queue: 'multi-a', priority: 2 });
+    const b1 = await insertJob(db.sql, { queue: 'multi-b', priority: 1 });
+    const a2 = await insertJob(db.sql, { queue: 'multi-a', priority: 0 });
+    const b2 = await insertJob(db.sql, { queue: 'multi-b', priority: 3 });
+    await insertJob(db.sql, { queue: 'multi-c', priority: -1 });
+    const claimed = await jobClaim(db.sql, { queues: ['multi-b', 'multi-a', 'multi-b'], limit: 3, leaseMs: LEASE });
+    expect(claimed.map((c) => c.id)).toEqual([a2.id, b1.id, a1.id]);
+    const rest = await jobClaim(db.sql, { queues: ['multi-a', 'multi-b'], limit: 10, leaseMs: LEASE });
+    expect(rest.map((c) => c.id)).toEqual([b2.id]);
+    const [left] = await db.sql`select count(*)::int as n from jobs where queue = 'multi-c' and state = 'queued'`;
+    expect(left!.n).toBe(1);
+  });
+
   it('sets running, attempt+1, a fresh lease token and an expiry from the database clock', async () => {
     const q = 'lease-fields';
     const job = await insertJob(db.sql, { queue: q, attempt: 2, payload: { n: 1 } });
