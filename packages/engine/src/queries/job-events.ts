@@ -12,7 +12,13 @@ export const MAX_EVENT_BYTES = 7_800;
  * they reach whoever streams the job at that moment (any api pod, through NOTIFY).
  */
 export async function jobProgress(exec: Exec, params: { id: number; leaseToken: string; data: unknown }): Promise<void> {
-  const payload = JSON.stringify({ id: params.id, type: 'progress', data: params.data ?? null });
+  let payload: string;
+  try {
+    payload = JSON.stringify({ id: params.id, type: 'progress', data: params.data ?? null });
+  } catch (err) {
+    // BigInt and circular structures throw TypeError: bad input, not a server fault.
+    throw new DispatchError('invalid_request', 'progress data must be JSON-serialisable', { cause: err });
+  }
   const bytes = Buffer.byteLength(payload);
   if (bytes > MAX_EVENT_BYTES) {
     throw new DispatchError('payload_too_large', `progress data is ${bytes} bytes, the limit is ${MAX_EVENT_BYTES}`, { details: { bytes, limit: MAX_EVENT_BYTES } });
