@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/database.js';
 import { insertJob } from '../testing/factories.js';
 import { jobCancel, jobGet, jobList, jobRetry } from './job-admin.js';
 import { jobClaim } from './job-claim.js';
+import { jobComplete } from './job-complete.js';
 import { jobFail } from './job-fail.js';
 import { jobHeartbeat } from './job-heartbeat.js';
 import { jobReleaseMany } from './job-release.js';
@@ -74,6 +75,14 @@ describe('jobCancel', () => {
     expect(out).toMatchObject({ state: 'running', cancelRequested: true, leaseToken: c.leaseToken, finishedAt: null });
     expect(await jobHeartbeat(db.sql, { id: c.id, leaseToken: c.leaseToken, leaseMs: LEASE })).toMatchObject({ ok: true, cancelRequested: true });
     expect(await jobFail(db.sql, { id: c.id, leaseToken: c.leaseToken, error: { message: 'aborted' } })).toMatchObject({ ok: true, state: 'cancelled' });
+  });
+
+  it('a holder that completes despite a cancel request records succeeded: the work was done', async () => {
+    await insertJob(db.sql, { queue: 'cancel-complete' });
+    const c = await claimOne('cancel-complete');
+    await jobCancel(db.sql, { id: c.id });
+    expect(await jobComplete(db.sql, { id: c.id, leaseToken: c.leaseToken, result: 'done' })).toEqual({ id: c.id, ok: true });
+    expect(await jobGet(db.sql, { id: c.id })).toMatchObject({ state: 'succeeded', result: 'done' });
   });
 
   it.each(['succeeded', 'failed', 'cancelled'] as const)('a %s job answers invalid_state naming the state', async (state) => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../testing/database.js';
 import { insertJob } from '../testing/factories.js';
+import { jobEnqueue } from './job-enqueue.js';
 import { jobPurge } from './job-maintenance.js';
 import { queueUpsert } from './queue-admin.js';
 
@@ -61,5 +62,15 @@ describe('jobPurge', () => {
     const id = await finished('zero', 'succeeded', 1);
     await jobPurge(db.sql, { retentionSeconds: 0, failedRetentionSeconds: 0 });
     expect(await remaining([id])).toEqual([]);
+  });
+
+  it('an idempotency key can be used again once its job is purged', async () => {
+    const first = await jobEnqueue(db.sql, { queue: 'reuse', task: 't', idempotencyKey: 'k' });
+    await db.sql`update jobs set state = 'succeeded', finished_at = now() - interval '1 hour' where id = ${first.job.id}`;
+    expect((await jobEnqueue(db.sql, { queue: 'reuse', task: 't', idempotencyKey: 'k' })).created).toBe(false);
+    await jobPurge(db.sql, { retentionSeconds: 60, failedRetentionSeconds: 60 });
+    const again = await jobEnqueue(db.sql, { queue: 'reuse', task: 't', idempotencyKey: 'k' });
+    expect(again.created).toBe(true);
+    expect(again.job.id).not.toBe(first.job.id);
   });
 });
