@@ -26,6 +26,7 @@ export async function startExecutor(deps: { config: Readonly<Config>; plan: Role
     tasks: registry,
     queues: plan.queues,
     concurrency: config.WORKER_CONCURRENCY,
+    prefetch: config.WORKER_PREFETCH,
     heartbeatMs: config.HEARTBEAT_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
     dequeueWaitMs: config.DEQUEUE_MAX_WAIT_MS,

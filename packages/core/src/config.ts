@@ -134,6 +134,8 @@ export const configSchema = z.object({
   BODY_LIMIT_BYTES: int(4_194_304, 1_024),
   /** Concurrent job handlers in this process (default 16). */
   WORKER_CONCURRENCY: int(16, 1),
+  /** Jobs a worker claims ahead of free handler slots (default 0; raise for throughput). */
+  WORKER_PREFETCH: int(0, 0),
   /** Longest a dequeue long-poll waits, in ms (default 30000). */
   DEQUEUE_MAX_WAIT_MS: int(30_000, 0),
   /** On SIGTERM, how long in-flight jobs may finish before release, in ms (default 25000). */

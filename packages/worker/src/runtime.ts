@@ -33,6 +33,12 @@ export interface WorkerRuntimeOptions {
   heartbeatMs?: number;
   /** After stop(), how long in-flight handlers may finish before they are aborted and their jobs released, in ms (default 25000). */
   shutdownGraceMs?: number;
+  /**
+   * Jobs claimed ahead of free handler slots (default 0 = claim only for free slots). Buffered
+   * jobs hold leases (heartbeated) and start as slots free up, so a handler never waits for a
+   * dequeue round trip: the throughput setting.
+   */
+  prefetch?: number;
   /** Long-poll bound of one dequeue, in ms (default 30000). */
   dequeueWaitMs?: number;
   /** Backoff after a failed dequeue (default base 500 ms, cap 30000 ms, full jitter). */
@@ -86,6 +92,8 @@ interface Held {
   released: boolean;
   /** The handler returned or threw; only its report is pending. */
   reporting: boolean;
+  /** Occupies a handler slot (between start and the end of the handler). */
+  started: boolean;
   /** Settles when the entry has left the held set. */
   done: Promise<void>;
 }
@@ -103,6 +111,11 @@ export class WorkerRuntime {
   readonly #tasks: TaskRegistry;
   readonly #queues: '*' | string[];
   readonly #concurrency: number;
+  readonly #prefetch: number;
+  /** Claimed jobs waiting for a handler slot (also in #held, so they are heartbeated). */
+  readonly #buffer: Held[] = [];
+  /** Handlers executing now (≤ concurrency); jobs whose outcome is being reported do not count. */
+  #running = 0;
   readonly #heartbeatMs: number;
   readonly #graceMs: number;
   readonly #waitMs: number;
@@ -131,6 +144,7 @@ export class WorkerRuntime {
     this.#tasks = opts.tasks instanceof TaskRegistry ? opts.tasks : new TaskRegistry(opts.tasks);
     this.#queues = opts.queues ?? '*';
     this.#concurrency = positiveInt(opts.concurrency ?? 16, 'concurrency');
+    this.#prefetch = Math.max(0, Math.floor(opts.prefetch ?? 0));
     this.#heartbeatMs = positiveInt(opts.heartbeatMs ?? 10_000, 'heartbeatMs');
     this.#graceMs = Math.max(0, opts.shutdownGraceMs ?? 25_000);
     this.#waitMs = Math.min(Math.max(0, opts.dequeueWaitMs ?? 30_000), LIMITS.waitMsMax);
@@ -176,7 +190,10 @@ export class WorkerRuntime {
     let failures = 0;
     const stopSignal = this.#stopController.signal;
     while (this.#state === 'running') {
-      const free = Math.min(this.#concurrency - this.#held.size, LIMITS.dequeueMax);
+      // Reporting an outcome does not occupy a handler slot, but a backlog of unacknowledged
+      // reports (a slow control plane) does hold back new claims.
+      const reporting = this.#held.size - this.#running - this.#buffer.length;
+      const free = Math.min(this.#concurrency + this.#prefetch - this.#running - this.#buffer.length, LIMITS.dequeueMax, this.#concurrency * 4 + this.#prefetch - reporting);
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
         continue;
@@ -199,16 +216,38 @@ export class WorkerRuntime {
       const keep = this.#state === 'running' ? jobs.slice(0, free) : [];
       const extra = jobs.slice(keep.length);
       if (extra.length > 0) void this.#release(extra);
-      for (const job of keep) this.#startJob(job);
+      for (const job of keep) this.#hold(job);
+      this.#pump();
       if (jobs.length === 0 && Date.now() - askedAt < EMPTY_REPLY_FAST_MS) await abortableSleep(IDLE_PAUSE_MS, stopSignal);
     }
   }
 
-  #startJob(job: ClaimedJob): void {
+  /** Takes a claimed job into the buffer; it starts when a handler slot is free. */
+  #hold(job: ClaimedJob): void {
     const held: Held = {
-      job, controller: new AbortController(), startedAt: Date.now(), lost: false, cancelRequested: false, released: false, reporting: false, done: Promise.resolve(),
+      job, controller: new AbortController(), startedAt: Date.now(), lost: false, cancelRequested: false, released: false, reporting: false, started: false, done: Promise.resolve(),
     };
     this.#held.set(job.leaseToken, held);
+    this.#buffer.push(held);
+  }
+
+  /** Starts buffered jobs while handler slots are free. */
+  #pump(): void {
+    while (this.#running < this.#concurrency && this.#buffer.length > 0 && this.#state === 'running') {
+      const held = this.#buffer.shift() as Held;
+      if (held.lost || held.released) {
+        this.#forget(held);
+        continue;
+      }
+      this.#startJob(held);
+    }
+  }
+
+  #startJob(held: Held): void {
+    const { job } = held;
+    held.started = true;
+    held.startedAt = Date.now();
+    this.#running++;
     this.#counters.started++;
     held.done = this.#run(held)
       .then((outcome) => {
@@ -218,11 +257,32 @@ export class WorkerRuntime {
       })
       .catch((err: unknown) => this.#log.error('job bookkeeping failed', { err, jobId: job.id }))
       .finally(() => {
-        this.#held.delete(job.leaseToken);
-        const wake = this.#slotFreed;
-        this.#slotFreed = undefined;
-        wake?.();
+        this.#handlerDone(held);
+        this.#forget(held);
       });
+  }
+
+  /** The handler returned or threw: its slot is free while the outcome is still being reported. */
+  #handlerDone(held: Held): void {
+    if (held.reporting && !held.started) return;
+    if (!held.reporting) held.reporting = true;
+    if (held.started) {
+      held.started = false;
+      this.#running--;
+      this.#pump();
+      this.#wakeLoop();
+    }
+  }
+
+  #forget(held: Held): void {
+    this.#held.delete(held.job.leaseToken);
+    this.#wakeLoop();
+  }
+
+  #wakeLoop(): void {
+    const wake = this.#slotFreed;
+    this.#slotFreed = undefined;
+    wake?.();
   }
 
   /** Runs one job to its outcome. Never throws: every path ends in a JobOutcome. */
@@ -254,14 +314,14 @@ export class WorkerRuntime {
       const ctx = createJobContext({ job, transport: this.#transport, signal: held.controller.signal, log });
       result = await task.handler(payload, ctx);
     } catch (err) {
-      held.reporting = true;
+      this.#handlerDone(held);
       if (held.released) return 'released';
       if (held.lost || isDispatchError(err, 'lease_lost')) return this.#dropLost(held, 'handler failed');
       // The engine records a failure of a job with cancel requested as `cancelled`.
       if (held.cancelRequested) return this.#reportFailure(held, err, false);
       return this.#reportFailure(held, err, this.#isRetryable(task, err));
     }
-    held.reporting = true;
+    this.#handlerDone(held);
     if (held.released) return 'released';
     if (held.lost) return this.#dropLost(held, 'handler succeeded');
     let json: unknown;
@@ -279,7 +339,7 @@ export class WorkerRuntime {
   }
 
   #reportFailure(held: Held, err: unknown, retryable: boolean): Promise<JobOutcome> {
-    held.reporting = true;
+    this.#handlerDone(held);
     const { job } = held;
     const error = toJobError(err, retryable);
     return this.#deliver(held, async () => {
@@ -343,6 +403,8 @@ export class WorkerRuntime {
           const h = byId.get(r.id);
           if (!h) continue;
           if (!r.ok) {
+            // A job whose outcome is in flight may simply be finished by now: not a lost lease.
+            if (h.reporting) continue;
             h.lost = true;
             h.controller.abort(new DispatchError('lease_lost', `lease on job ${r.id} was lost`, { details: { id: r.id } }));
             this.#log.warn('lease lost; aborting the handler', { jobId: r.id, task: h.job.task });
@@ -373,6 +435,13 @@ export class WorkerRuntime {
     this.#slotFreed = undefined;
     wake?.();
     await this.#loopDone;
+    // Buffered jobs never started: give them back now rather than after the grace period.
+    const unstarted = this.#buffer.splice(0);
+    for (const h of unstarted) {
+      h.released = true;
+      this.#held.delete(h.job.leaseToken);
+    }
+    if (unstarted.length > 0) await this.#release(unstarted.map((h) => h.job));
 
     const finished = await withTimeout(Promise.all([...this.#held.values()].map((h) => h.done)), this.#graceMs);
     if (!finished) {
