@@ -86,7 +86,8 @@ export function renderReport(r: BenchResults): string {
   const pg = r.meta.postgres;
   parts.push(
     `pgdispatch bench — ${r.meta.startedAt}\n` +
-      `machine: ${r.meta.machine.nproc} cores (${r.meta.machine.cpu}), ${r.meta.machine.memGiB} GiB, Node ${r.meta.machine.node}, ${r.meta.machine.os}\n` +
+      `machine: ${r.meta.machine.nproc} cores (${r.meta.machine.cpu}), ${r.meta.machine.memGiB} GiB, Node ${r.meta.machine.node}, ${r.meta.machine.os}; ` +
+      `load average at start ${r.meta.machine.loadavgStart.map((x) => x.toFixed(2)).join(' ')}${r.meta.machine.loadavgEnd ? `, at end ${r.meta.machine.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}` : ''}\n` +
       `PostgreSQL ${pg.version} (${pg.kind}); pg_stat_statements: ${pg.pgss ? 'yes' : `n/a (${pg.pgssReason ?? 'absent'})`}\n` +
       `versions: ${Object.entries(r.meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}\n` +
       `N=${o.n}, rounds=${o.rounds} (median [min–max]), ${o.concurrency} handlers, trivial handler`,
@@ -94,7 +95,7 @@ export function renderReport(r: BenchResults): string {
 
   const pgbUpdate = m(r.pgbench.update);
   const pgbStatus = status(r.pgbench);
-  if (r.pgbench.insert.length > 0 || pgbStatus !== 'not run') {
+  if (r.pgbench.insert.length > 0 || r.pgbench.errors.length > 0) {
     parts.push(
       `Reference: ${r.pgbench.tool ?? 'pgbench'}, 16 clients, one statement per transaction\n` +
         table(['statement', 'tx/s'], [
@@ -132,10 +133,13 @@ export function renderReport(r: BenchResults): string {
   if (Object.keys(r.latency).length > 0) {
     const rows = Object.entries(r.latency).map(([id, c]) => {
       const st = status(c);
-      if (st && c.p50.length === 0) return [id, st, '', '', ''];
-      return [id, fmt1(m(c.p50)), fmt1(m(c.p95)), fmt1(m(c.p99)), fmt1(m(c.max))];
+      if (st && c.p50.length === 0) return [id, st, '', '', '', '', ''];
+      return [id, fmt1(m(c.p50)), fmt1(m(c.p95)), fmt1(m(c.p99)), fmt1(m(c.max)), fmt1(m(c.ackP50)), fmt1(m(c.afterAckP50))];
     });
-    parts.push(`Pickup latency (ms, enqueue start → handler start; idle worker, ${o.latencyJobs} jobs every ${o.latencyIntervalMs} ms)\n` + table(['profile', 'p50', 'p95', 'p99', 'max'], rows));
+    parts.push(
+      `Pickup latency (ms, enqueue start → handler start; idle worker, ${o.latencyJobs} jobs every ${o.latencyIntervalMs} ms; ack = the enqueue call itself (its commit), after ack = the dispatch path)\n` +
+        table(['profile', 'p50', 'p95', 'p99', 'max', 'ack p50', 'after ack p50'], rows),
+    );
   }
 
   if (Object.keys(r.backlog).length > 0) {

@@ -34,6 +34,8 @@ export interface LatencyCell extends Cell {
   p95: Series;
   p99: Series;
   max: Series;
+  ackP50: Series;
+  afterAckP50: Series;
 }
 
 export interface BacklogCell extends Cell {
@@ -51,7 +53,7 @@ export interface BenchResults {
     finishedAt?: string;
     command: string;
     options: Record<string, unknown>;
-    machine: { nproc: number; cpu: string; memGiB: number; node: string; os: string };
+    machine: { nproc: number; cpu: string; memGiB: number; node: string; os: string; loadavgStart: number[]; loadavgEnd?: number[] };
     postgres: { kind: string; version: string; pgss: boolean; pgssReason?: string; settings: Record<string, string> };
     versions: Record<string, string>;
   };

@@ -66,7 +66,7 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
     startedAt: new Date().toISOString(),
     command: hooks.command ?? 'npm run bench',
     options: { ...opts },
-    machine: { nproc: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? '?', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` },
+    machine: { nproc: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? '?', memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}`, loadavgStart: os.loadavg() },
     postgres: { kind: target.kind, version: target.version, pgss: target.pgss, ...(target.pgssReason ? { pgssReason: target.pgssReason } : {}), settings: target.settings },
     versions: {
       pgdispatch: gitCommit(),
@@ -149,13 +149,15 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
       }
       if (needs('latency')) {
         for (const p of rotate(profiles, round)) {
-          const cell = (results.latency[p.id] ??= { system: p.system, kind: p.kind, errors: [], p50: [], p95: [], p99: [], max: [] });
+          const cell = (results.latency[p.id] ??= { system: p.system, kind: p.kind, errors: [], p50: [], p95: [], p99: [], max: [], ackP50: [], afterAckP50: [] });
           await attempt(cell, `latency ${p.id}`, p.pending(), async () => {
             const r = await measureLatency(ctx, p, { jobs: opts.latencyJobs, intervalMs: opts.latencyIntervalMs, concurrency: opts.concurrency });
             cell.p50.push(r.p50);
             cell.p95.push(r.p95);
             cell.p99.push(r.p99);
             cell.max.push(r.max);
+            cell.ackP50.push(r.ackP50);
+            cell.afterAckP50.push(r.afterAckP50);
           });
         }
       }
@@ -187,6 +189,7 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
     if (!hooks.target) await target.stop();
   }
   results.meta.finishedAt = new Date().toISOString();
+  results.meta.machine.loadavgEnd = os.loadavg();
   await mkdir(opts.outDir, { recursive: true });
   return results;
 }

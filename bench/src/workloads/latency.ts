@@ -4,10 +4,15 @@ import type { BenchContext, WorkerProfile } from '../systems/types.js';
 import { waitUntilDone } from './processing.js';
 
 export interface LatencyResult {
+  /** Enqueue start → handler start. */
   p50: number;
   p95: number;
   p99: number;
   max: number;
+  /** Enqueue call duration (start → acknowledged, i.e. committed), p50. */
+  ackP50: number;
+  /** Acknowledged → handler start, p50: the dispatch path alone. */
+  afterAckP50: number;
   /** Jobs whose handler start was seen. */
   seen: number;
 }
@@ -31,6 +36,7 @@ export async function measureLatency(ctx: BenchContext, profile: WorkerProfile, 
       const offset = await w.executor.clockOffset();
       await sleep(300);
       const sent: number[] = [];
+      const acked: number[] = [];
       const start = wallMs() + 20;
       for (let i = 0; i < opts.jobs; i++) {
         const at = start + i * opts.intervalMs;
@@ -38,16 +44,22 @@ export async function measureLatency(ctx: BenchContext, profile: WorkerProfile, 
         if (wait > 0) await sleep(wait);
         sent[i] = wallMs();
         await enq.single({ i, m: 1 });
+        acked[i] = wallMs();
       }
       const until = Date.now() + 15_000;
       while (w.executor.marks.size < opts.jobs && Date.now() < until) await sleep(10);
       const lat: number[] = [];
+      const ack: number[] = [];
+      const afterAck: number[] = [];
       for (let i = 0; i < opts.jobs; i++) {
         const t = w.executor.marks.get(i);
-        if (t !== undefined) lat.push(t - offset - (sent[i] as number));
+        if (t === undefined) continue;
+        lat.push(t - offset - (sent[i] as number));
+        ack.push((acked[i] as number) - (sent[i] as number));
+        afterAck.push(t - offset - (acked[i] as number));
       }
       if (lat.length < opts.jobs) throw new Error(`only ${lat.length} of ${opts.jobs} handler starts seen within 15 s`);
-      return { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: Math.max(...lat), seen: lat.length };
+      return { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99), max: Math.max(...lat), ackP50: percentile(ack, 50), afterAckP50: percentile(afterAck, 50), seen: lat.length };
     } finally {
       await enq.close();
       await w.stop();
