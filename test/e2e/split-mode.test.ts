@@ -77,6 +77,8 @@ describe('split mode: api + two workers over HTTP', () => {
         select id, lease_token::text as token from jobs where id = any(${ids}) and state = 'running'`;
       return rows.length === 8 ? rows : undefined;
     }, { what: 'the victim to hold all 8 jobs' });
+    // Kill only once every handler has started (claimed is not yet started).
+    await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('start ') && l.includes(` ${victim.pid} 1`)).length === 8, { what: 'all 8 handlers to start' });
     expect(await victim.kill('SIGKILL')).toBe(null);
     // A survivor listening on the queue picks them up after the leases expire.
     const rescuer = await startWorker({ LISTEN_QUEUES: 'hold' });

@@ -12,6 +12,7 @@
 import { backoffDelayMs } from '@pgdispatch/core/backoff';
 import { DispatchError, ERROR_CODES } from '@pgdispatch/core/errors';
 import type { ErrorCode } from '@pgdispatch/core/errors';
+import { httpFetch } from './http-fetch.js';
 
 export interface RetryOptions {
   /** Total tries including the first (default 5). 1 disables retries. */
@@ -73,7 +74,7 @@ const STATUS_CODES: Record<number, ErrorCode> = {
  * back to one derived from the status); exhausted network retries throw `unavailable`.
  */
 export async function requestJson<T = unknown>(req: JsonRequest, deps: RequestDeps = {}): Promise<JsonResponse<T>> {
-  const fetchImpl = deps.fetch ?? globalThis.fetch;
+  const fetchImpl = deps.fetch ?? httpFetch;
   const retry = { ...DEFAULT_RETRY, ...deps.retry };
   const attempts = Math.max(1, Math.floor(retry.attempts));
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
