@@ -78,6 +78,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         pollIntervalMs: config.POLL_INTERVAL_MS,
         log,
         onClaimRound: (n) => metrics.claimBatch.observe(n),
+        onRelease: (n) => metrics.released.inc(n),
       });
       await dispatcher.start();
       phases.dispatch.push(() => dispatcher.stop());

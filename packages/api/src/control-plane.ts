@@ -59,6 +59,7 @@ export class ControlPlane implements Transport {
     this.presence.set(key, Date.now());
     this.opts.metrics.dequeueWait.observe((Date.now() - started) / 1000);
     const now = Date.now();
+    if (this.claimedAt.size > 100_000) this.claimedAt.clear(); // only feeds a histogram: bound it
     for (const j of jobs) this.claimedAt.set(j.id, { at: now, queue: j.queue });
     return jobs;
   }
@@ -104,6 +105,7 @@ export class ControlPlane implements Transport {
   async release(items: LeaseRef[]): Promise<LeaseOutcome[]> {
     for (const i of items) this.claimedAt.delete(i.id);
     const out = await jobReleaseMany(this.opts.sql, { items });
+    // Worker-initiated releases; the dispatcher's own (vanished requesters) count via onRelease.
     this.opts.metrics.released.inc(out.filter((o) => o.ok).length);
     return out;
   }
@@ -138,11 +140,12 @@ export class ControlPlane implements Transport {
 
   private observe(id: number, outcome: string): void {
     const c = this.claimedAt.get(id);
-    this.claimedAt.delete(id);
     if (outcome === 'lease_lost') {
+      // A stale holder's write: the live holder's claim record stays for its own outcome.
       this.opts.metrics.completed.inc({ queue: c?.queue ?? 'unknown', outcome });
       return;
     }
+    this.claimedAt.delete(id);
     const queue = c?.queue ?? 'unknown';
     this.opts.metrics.completed.inc({ queue, outcome });
     if (c) this.opts.metrics.runDuration.observe({ queue }, (Date.now() - c.at) / 1000);

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { invalidRequest } from '@pgdispatch/core/errors';
 import { queueNameSchema } from '@pgdispatch/core/queue-name';
 import { JOB_STATES } from '@pgdispatch/core/types';
+import { jobIdParamSchema } from '@pgdispatch/worker/internal-api';
 
 /** Public API request schemas: they validate requests and generate /openapi.json. */
 export const enqueueBody = z
@@ -37,7 +38,6 @@ export const queuePolicyBody = z.strictObject({
   retentionSeconds: z.number().int().min(0).max(2_147_483_647).nullable().optional(),
 });
 
-export const jobIdParam = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 /** Parses a JSON body against `schema`; malformed JSON and schema violations are 400 with issues. */
 export async function parseJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
@@ -62,6 +62,7 @@ export function parseQueueName(name: string): string {
   return parseWith(queueNameSchema, name, 'queue name');
 }
 
+/** Digits only (as on the internal API): `1e3`, `0x10` or ` 1` are a 400, not coerced. */
 export function parseJobId(id: string): number {
-  return parseWith(jobIdParam, id, 'job id');
+  return parseWith(jobIdParamSchema, { id }, 'job id').id;
 }

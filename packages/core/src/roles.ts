@@ -9,7 +9,7 @@ export interface RolePlan {
   servesApi: boolean;
   /** Claims jobs from Postgres for waiting executors. */
   dispatches: boolean;
-  /** Runs the cron scheduler, lease reaper and retention purge. */
+  /** Runs maintenance: the lease reaper and retention purge. */
   runsMaintenance: boolean;
   /** Executes jobs in this process. */
   executes: boolean;

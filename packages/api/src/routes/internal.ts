@@ -92,6 +92,7 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
   app.post(INTERNAL_ROUTES.children, async (c) => {
     const id = jobId(c.req.param('id'));
     const req = await body(c, childEnqueueRequestSchema);
+    allowedQueues(c.get('worker'), [req.job.queue]); // a credential's queues bound its children too
     const out = await deps.control.enqueueChild({ id, leaseToken: req.leaseToken, key: req.key, job: req.job });
     return c.json(out, out.created ? 201 : 200);
   });
