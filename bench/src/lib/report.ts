@@ -130,6 +130,26 @@ export function renderReport(r: BenchResults): string {
     );
   }
 
+  const withStats = Object.entries(r.processing).filter(([, c]) => c.statements.length > 0);
+  if (withStats.length > 0) {
+    const rows = withStats.map(([id, c]) => {
+      const per = (f: (s: (typeof c.statements)[number]) => number) => m(c.statements.map(f));
+      return [
+        id,
+        fmt1(per((s) => s.statements / o.n)),
+        fmt1(per((s) => s.execMs / o.n) * 1000),
+        fmtInt(per((s) => s.claim.calls)),
+        fmt1(per((s) => s.claim.rows / s.claim.calls)),
+        fmtInt(per((s) => s.complete.calls)),
+        fmt1(per((s) => s.complete.rows / s.complete.calls)),
+      ];
+    });
+    parts.push(
+      'Processing diagnostics (pg_stat_statements, measured window only)\n' +
+        table(['profile', 'stmts/job', 'db exec µs/job', 'claim stmts', 'jobs/claim', 'complete stmts', 'jobs/complete'], rows),
+    );
+  }
+
   if (Object.keys(r.latency).length > 0) {
     const rows = Object.entries(r.latency).map(([id, c]) => {
       const st = status(c);

@@ -1,4 +1,5 @@
 import type { PullerResult } from '../workloads/pullers.js';
+import type { StatementSummary } from './pgss.js';
 
 /** Per-round values of one figure; the report shows their median. */
 export type Series = number[];
@@ -25,6 +26,8 @@ export interface ProcessingCell extends Cell {
   rss: Record<string, Series>;
   /** Jobs the database shows succeeded, per round (must equal N). */
   succeeded: Series;
+  /** pg_stat_statements per round (when loaded). */
+  statements: StatementSummary[];
 }
 
 export interface LatencyCell extends Cell {

@@ -5,10 +5,11 @@ import type { RunningWorker, WorkerProfile } from './types.js';
 
 /**
  * pgdispatch role `all`: one process with api, dispatcher and worker runtime on the in-process
- * transport. Throughput claims ahead of the handlers; bounded claims only for free handler slots.
+ * transport. Throughput claims ahead of the handlers (WORKER_PREFETCH, like graphile-worker's
+ * localQueue of 500); bounded claims only for free handler slots (WORKER_PREFETCH=0, the default).
  */
-export const THROUGHPUT_ENV: Record<string, string> = {};
-export const BOUNDED_ENV: Record<string, string> = {};
+export const THROUGHPUT_ENV: Record<string, string> = { WORKER_PREFETCH: process.env.BENCH_PREFETCH ?? '500' };
+export const BOUNDED_ENV: Record<string, string> = { WORKER_PREFETCH: '0' };
 
 function allProfile(kind: 'throughput' | 'bounded'): WorkerProfile {
   const env = kind === 'throughput' ? THROUGHPUT_ENV : BOUNDED_ENV;

@@ -1,4 +1,5 @@
 import { createBenchDb, type BenchDb } from '../lib/pg-target.js';
+import { statementSummary, type StatementSummary } from '../lib/pgss.js';
 import { sleep } from '../lib/stats.js';
 import type { BenchContext, WorkerProfile } from '../systems/types.js';
 import type { BenchPayload } from '../workers/child.js';
@@ -10,6 +11,8 @@ export interface ProcessingResult {
   succeeded: number;
   /** Peak RSS (VmHWM) in bytes per process role. */
   rss: Record<string, number>;
+  /** The run's statements (fill excluded), when pg_stat_statements is loaded. */
+  statements?: StatementSummary;
 }
 
 /** Fills `db` with `n` jobs through the profile's own bulk enqueue, then ANALYZE (as autovacuum would). */
@@ -49,6 +52,8 @@ export async function measureProcessing(ctx: BenchContext, profile: WorkerProfil
     await profile.install(ctx, db);
     await fillBacklog(ctx, profile, db, opts.n);
     const w = await profile.start(ctx, db, { concurrency: opts.concurrency });
+    const before = await statementSummary(ctx.target, db.name);
+    let result: ProcessingResult;
     try {
       const t0 = performance.now();
       await w.go();
@@ -57,11 +62,20 @@ export async function measureProcessing(ctx: BenchContext, profile: WorkerProfil
       const rss: Record<string, number> = {};
       for (const p of w.processes) rss[p.role] = await p.child.peakRss();
       const succeeded = await profile.succeeded(db, opts.n);
-      return { rate: opts.n / seconds, seconds, succeeded, rss };
+      result = { rate: opts.n / seconds, seconds, succeeded, rss };
     } finally {
       await w.stop();
     }
+    const after = await statementSummary(ctx.target, db.name);
+    if (after && before) result.statements = subtract(after, before);
+    return result;
   } finally {
     await db.drop();
   }
+}
+
+/** The statements of the measured window: totals after minus totals before (setup and fill). */
+function subtract(a: StatementSummary, b: StatementSummary): StatementSummary {
+  const g = (x: StatementSummary['claim'], y: StatementSummary['claim']) => ({ calls: x.calls - y.calls, rows: x.rows - y.rows, execMs: x.execMs - y.execMs });
+  return { statements: a.statements - b.statements, execMs: a.execMs - b.execMs, claim: g(a.claim, b.claim), complete: g(a.complete, b.complete), top: a.top };
 }
