@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
-import type { ClaimedJob, JobState } from '@pgdispatch/core/types';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { insertJob } from '../testing/factories.js';
+import type { JobState } from '@pgdispatch/core/types';
+import { useTestDatabase } from '../testing/database.js';
+import { insertJob, claimOne as claimJob } from '../testing/factories.js';
 import { jobCancel, jobGet, jobList, jobRetry } from './job-admin.js';
 import { jobClaim } from './job-claim.js';
 import { jobComplete } from './job-complete.js';
@@ -10,20 +10,10 @@ import { jobFail } from './job-fail.js';
 import { jobHeartbeat } from './job-heartbeat.js';
 import { jobReleaseMany } from './job-release.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 const LEASE = 30_000;
-async function claimOne(queue: string): Promise<ClaimedJob> {
-  const [c] = await jobClaim(db.sql, { queues: [queue], limit: 1, leaseMs: LEASE });
-  if (!c) throw new Error(`nothing to claim in ${queue}`);
-  return c;
-}
+const claimOne = (queue: string, leaseMs = 30_000) => claimJob(db.sql, queue, leaseMs);
 async function caught(p: Promise<unknown>): Promise<DispatchError> {
   const err = await p.then(() => undefined, (e: unknown) => e);
   expect(err).toBeInstanceOf(DispatchError);

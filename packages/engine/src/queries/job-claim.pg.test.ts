@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { useTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
 import { jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
 import { queuePause, queueResume, queueUpsert } from './queue-admin.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 const LEASE = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

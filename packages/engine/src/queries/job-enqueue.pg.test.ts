@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchError, type ErrorCode } from '@pgdispatch/core/errors';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { createTestDatabase, useTestDatabase, type TestDatabase } from '../testing/database.js';
 import { jobClaim } from './job-claim.js';
 import { jobEnqueue, jobEnqueueMany, type EnqueueItem } from './job-enqueue.js';
 import { queueUpsert } from './queue-admin.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 const dbNow = async () => (await db.sql<{ now: Date }[]>`select now()`)[0]!.now.getTime();
 const rowCounts = async () => (await db.sql<{ jobs: number; queues: number }[]>`

@@ -1,26 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClaimedJob } from '@pgdispatch/core/types';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { insertJob } from '../testing/factories.js';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../testing/database.js';
+import { insertJob, claimOne as claimJob } from '../testing/factories.js';
 import { jobCancel, jobGet } from './job-admin.js';
 import { jobClaim } from './job-claim.js';
 import { jobFail, jobFailMany } from './job-fail.js';
 import { queueUpsert } from './queue-admin.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 const LEASE = 30_000;
-async function claimOne(queue: string): Promise<ClaimedJob> {
-  const [c] = await jobClaim(db.sql, { queues: [queue], limit: 1, leaseMs: LEASE });
-  if (!c) throw new Error(`nothing to claim in ${queue}`);
-  return c;
-}
+const claimOne = (queue: string, leaseMs = 30_000) => claimJob(db.sql, queue, leaseMs);
 const dbNow = async () => (await db.sql<{ now: Date }[]>`select now()`)[0]!.now.getTime();
 const makeDue = (id: number) => db.sql`update jobs set run_at = now() where id = ${id}`;
 

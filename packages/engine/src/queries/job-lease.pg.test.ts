@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
-import type { ClaimedJob } from '@pgdispatch/core/types';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { insertJob } from '../testing/factories.js';
+import { useTestDatabase } from '../testing/database.js';
+import { insertJob, claimOne as claimJob } from '../testing/factories.js';
 import { jobAssertLease, jobCancel, jobGet } from './job-admin.js';
 import { jobClaim } from './job-claim.js';
 import { jobComplete, jobCompleteMany } from './job-complete.js';
@@ -12,22 +11,12 @@ import { jobReapExpiredLeases } from './job-maintenance.js';
 import { jobReleaseMany } from './job-release.js';
 import { jobStepSave, jobStepsLoad } from './job-steps.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 const LEASE = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function claimOne(queue: string, leaseMs = LEASE): Promise<ClaimedJob> {
-  const [c] = await jobClaim(db.sql, { queues: [queue], limit: 1, leaseMs });
-  if (!c) throw new Error(`nothing to claim in ${queue}`);
-  return c;
-}
+const claimOne = (queue: string, leaseMs = LEASE) => claimJob(db.sql, queue, leaseMs);
 const snapshot = (id: number) => db.sql`select * from jobs where id = ${id}`.then((r) => r[0]);
 async function expectLeaseLost(p: Promise<unknown>): Promise<void> {
   await expect(p).rejects.toSatisfy((e: unknown) => e instanceof DispatchError && e.code === 'lease_lost');

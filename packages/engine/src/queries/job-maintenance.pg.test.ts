@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { describe, expect, it } from 'vitest';
+import { useTestDatabase } from '../testing/database.js';
 import { insertJob } from '../testing/factories.js';
 import { jobEnqueue } from './job-enqueue.js';
 import { jobPurge } from './job-maintenance.js';
@@ -7,13 +7,7 @@ import { queueUpsert } from './queue-admin.js';
 
 // jobReapExpiredLeases is covered with the fencing rules in job-lease.pg.test.ts.
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 /** A job of `state` that finished `agoSeconds` ago, by the database clock. */
 async function finished(queue: string, state: 'succeeded' | 'failed' | 'cancelled', agoSeconds: number): Promise<number> {

@@ -1,26 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
-import type { ClaimedJob } from '@pgdispatch/core/types';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { insertJob } from '../testing/factories.js';
-import { jobClaim } from './job-claim.js';
+import { useTestDatabase } from '../testing/database.js';
+import { insertJob, claimOne as claimJob } from '../testing/factories.js';
 import { jobComplete } from './job-complete.js';
 import { jobFail } from './job-fail.js';
 import { jobStepSave, jobStepsLoad } from './job-steps.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
-async function claimOne(queue: string): Promise<ClaimedJob> {
-  const [c] = await jobClaim(db.sql, { queues: [queue], limit: 1, leaseMs: 30_000 });
-  if (!c) throw new Error(`nothing to claim in ${queue}`);
-  return c;
-}
+const claimOne = (queue: string, leaseMs = 30_000) => claimJob(db.sql, queue, leaseMs);
 
 describe('job steps', () => {
   it('saves step results as JSON values and loads them back by name', async () => {

@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
-import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { useTestDatabase } from '../testing/database.js';
 import { insertJob } from '../testing/factories.js';
 import { queueDepths, queueGet, queueList, queuePause, queueResume, queueStats, queueUpsert } from './queue-admin.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
+const db = useTestDatabase();
 
 describe('queue admin', () => {
   it('creates a queue with default policy', async () => {

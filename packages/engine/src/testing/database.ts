@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { Sql } from '../db.js';
 import { closeDb, createDb } from '../db.js';
 
@@ -55,5 +55,33 @@ export async function createTestDatabase(opts: { max?: number } = {}): Promise<T
       await a.unsafe(`drop database if exists ${name} with (force)`);
       await closeDb(a);
     },
+  };
+}
+
+/**
+ * Registers beforeAll/afterAll for a fresh database for the calling test file and returns a
+ * handle whose properties read the live database (valid inside tests and hooks).
+ */
+export function useTestDatabase(opts: { max?: number } = {}): TestDatabase {
+  let inner: TestDatabase | undefined;
+  beforeAll(async () => {
+    inner = await createTestDatabase(opts);
+  });
+  afterAll(async () => {
+    await inner?.drop();
+  });
+  const get = (): TestDatabase => {
+    if (!inner) throw new Error('the test database is only available inside tests and hooks');
+    return inner;
+  };
+  return {
+    get url() {
+      return get().url;
+    },
+    get sql() {
+      return get().sql;
+    },
+    connect: (max?: number) => get().connect(max),
+    drop: () => get().drop(),
   };
 }

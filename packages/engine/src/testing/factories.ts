@@ -1,5 +1,6 @@
-import type { Job, JobState } from '@pgdispatch/core/types';
+import type { ClaimedJob, Job, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
+import { jobClaim } from '../queries/job-claim.js';
 import { JOB_COLUMNS } from '../queries/rows.js';
 
 /** Inserts a job directly in any state (tests only): `insertJob(sql, { state: 'running' })`. */
@@ -23,4 +24,11 @@ export async function countByState(exec: Exec, queue?: string): Promise<Partial<
   const rows = await exec<{ state: JobState; n: number }[]>`
     select state, count(*)::int as n from jobs where (${queue ?? null}::text is null or queue = ${queue ?? null}) group by state`;
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
+
+/** Claims exactly one job of `queue` (throws when there is none). */
+export async function claimOne(exec: Exec, queue: string, leaseMs = 30_000): Promise<ClaimedJob> {
+  const [c] = await jobClaim(exec, { queues: [queue], limit: 1, leaseMs });
+  if (!c) throw new Error(`nothing to claim in ${queue}`);
+  return c;
 }
