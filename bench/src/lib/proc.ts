@@ -53,12 +53,15 @@ export function spawnNode(script: string, args: string[], opts: SpawnOptions): C
   delete env.NODE_OPTIONS;
   const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   const lines: string[] = [];
+  // BENCH_ECHO=1 copies every child's output to stderr (debugging a system's setup).
+  const echo = process.env.BENCH_ECHO === '1';
   const onData = (buf: Buffer) => {
     for (const line of buf.toString().split('\n')) {
       if (!line) continue;
       lines.push(line);
       if (lines.length > 40) lines.shift();
       opts.onLine?.(line);
+      if (echo) process.stderr.write(`[${opts.name}] ${line}\n`);
     }
   };
   proc.stdout?.on('data', onData);

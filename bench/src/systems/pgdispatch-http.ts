@@ -1,3 +1,4 @@
+import { postJson } from '../lib/http.js';
 import type { BenchDb } from '../lib/pg-target.js';
 import { installPgdispatch } from './pgdispatch-engine.js';
 import { API_KEY, serverPending, startServerProcess } from './pgdispatch-server.js';
@@ -6,16 +7,11 @@ import { QUEUE, TASK } from './types.js';
 
 /**
  * Enqueue through the public HTTP API of an `api` process: POST /v1/queues/:queue/jobs (one job)
- * and /jobs/batch (up to 1000), keep-alive connections from Node's fetch.
+ * and /jobs/batch (up to 1000), over a keep-alive node:http agent.
  */
 async function post(url: string, body: unknown): Promise<void> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status !== 201 && res.status !== 200) throw new Error(`POST ${url}: ${res.status} ${text.slice(0, 300)}`);
+  const res = await postJson(url, body, { authorization: `Bearer ${API_KEY}` });
+  if (res.status !== 201 && res.status !== 200) throw new Error(`POST ${url}: ${res.status} ${res.body.slice(0, 300)}`);
 }
 
 export const httpEnqueue: EnqueueTarget = {

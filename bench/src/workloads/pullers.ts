@@ -1,5 +1,6 @@
 import { closeDb, createDb, type Sql } from '@pgdispatch/engine/db';
 import { jobClaim } from '@pgdispatch/engine/queries/job-claim';
+import { postJson } from '../lib/http.js';
 import { createBenchDb, waitForNoSessions, type BenchDb } from '../lib/pg-target.js';
 import { sleep } from '../lib/stats.js';
 import { startServerProcess, WORKER_KEY } from '../systems/pgdispatch-server.js';
@@ -80,14 +81,14 @@ async function batchPullers(ctx: BenchContext, db: BenchDb, pullers: number, opt
   const api = await startServerProcess(ctx, { role: 'api', db, name: `pullers-api-${pullers}` });
   try {
     const url = `${api.url}/internal/v1/dequeue`;
-    const body = JSON.stringify({ queues: '*', max: opts.batch, waitMs: 1000 });
-    const headers = { authorization: `Bearer ${WORKER_KEY}`, 'content-type': 'application/json' };
-    // One warm-up request per puller opens its keep-alive connection before the window.
-    await Promise.all(Array.from({ length: pullers }, () => fetch(`${api.url}/healthz`).then((r) => r.text())));
+    const body = { queues: '*', max: opts.batch, waitMs: 1000 };
+    const headers = { authorization: `Bearer ${WORKER_KEY}` };
+    // One empty dequeue per puller opens its keep-alive connection before the window.
+    await Promise.all(Array.from({ length: pullers }, () => postJson(url, { queues: ['warmup'], max: 1, waitMs: 0 }, headers)));
     const seconds = await timed(pullers, opts.seconds, async () => {
-      const res = await fetch(url, { method: 'POST', headers, body });
-      if (!res.ok) throw new Error(`dequeue: ${res.status} ${(await res.text()).slice(0, 300)}`);
-      await res.json();
+      const res = await postJson(url, body, headers);
+      if (res.status !== 200) throw new Error(`dequeue: ${res.status} ${res.body.slice(0, 300)}`);
+      JSON.parse(res.body);
     });
     const [conns] = await db.sql<{ n: number }[]>`
       select count(*)::int as n from pg_stat_activity where datname = ${db.name} and application_name <> 'pgdispatch-bench'`;
