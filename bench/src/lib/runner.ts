@@ -36,9 +36,12 @@ async function packageVersion(name: string): Promise<string> {
   }
 }
 
+/** HEAD, with `+dirty` when the product's sources differ from it (the build includes them). */
 function gitCommit(): string {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'packages', 'apps', 'migrations'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';
   }
