@@ -170,4 +170,25 @@ describe('public API behaviour', () => {
     expect(text).toMatch(/pgdispatch_queue_depth\{queue="st",state="queued"\} \d+/);
     expect(text).toContain('pgdispatch_jobs_enqueued_total');
   });
+  it('streams state changes of a job as server-sent events', async () => {
+    const a = await call('POST', '/v1/queues/sse/jobs', { key: ADMIN, body: { task: 'noop', delayMs: 60_000 } });
+    const res = await fetch(`${server.url}/v1/jobs/${a.body.job.id}/events`, { headers: { authorization: `Bearer ${READER}` } });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    const readUntil = async (needle: string) => {
+      while (!text.includes(needle)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    };
+    await readUntil('"state":"queued"');
+    await call('POST', `/v1/jobs/${a.body.job.id}/cancel`, { key: ADMIN });
+    await readUntil('"state":"cancelled"');
+    expect(text).toMatch(/event: state\ndata: .*"state":"queued"/);
+    expect(text).toMatch(/event: state\ndata: .*"state":"cancelled"/);
+    await reader.cancel();
+  });
 });
+

@@ -135,4 +135,19 @@ describe('split mode: api + two workers over HTTP', () => {
     expect(job.result).toEqual({ sum: 6 });
     expect((await readFile(file, 'utf8')).trim().split('\n')).toEqual(['one 1', 'two 1', 'three 2']);
   });
+
+  it('SIGTERM releases jobs still running after the grace period, without spending an attempt', async () => {
+    const file = path.join(dir, 'graceful.log');
+    const leaving = await startWorker({ LISTEN_QUEUES: 'graceful', SHUTDOWN_GRACE_MS: '300' });
+    const res = await post('/v1/queues/graceful/jobs/batch', { jobs: Array.from({ length: 4 }, () => ({ task: 'test.hold', payload: { file, ms: 20_000 } })) });
+    const ids = (res.body.results as { job: { id: number } }[]).map((r) => r.job.id);
+    await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('start ')).length === 4, { what: 'all 4 handlers to start' });
+    const exitCode = await leaving.kill('SIGTERM');
+    expect(exitCode).toBe(0);
+    const rows = await db.sql<{ state: string; attempt: number; lease: string | null }[]>`
+      select state, attempt, lease_token::text as lease from jobs where id = any(${ids})`;
+    expect(rows).toHaveLength(4);
+    for (const r of rows) expect(r).toEqual({ state: 'queued', attempt: 0, lease: null });
+  });
 });
+
