@@ -87,7 +87,7 @@ try {
     const [{ size }] = await sql`select pg_size_pretty(pg_total_relation_size('jobs')) as size`;
     console.log(`PostgreSQL ${version}; ${ROWS.toLocaleString('en')} queued jobs inserted in ${insertMs} ms; jobs table + indexes ${size}`);
 
-    await explain(sql, `jobClaim({ queues: '*', limit: ${LIMIT} }) — CLAIM_ALL_SQL`, CLAIM_ALL_SQL, [[], LIMIT, LEASE_MS]);
+    await explain(sql, `jobClaim({ queues: '*', limit: ${LIMIT} }) — CLAIM_ALL_SQL`, CLAIM_ALL_SQL, [LIMIT, LEASE_MS]);
     await explain(sql, `jobClaim({ queues: ['q3'], limit: ${LIMIT} }) — CLAIM_LISTED_SQL`, CLAIM_LISTED_SQL, [['q3'], LIMIT, LEASE_MS]);
     await explain(sql, `jobClaim({ queues: ['q3', 'q7'], limit: ${LIMIT} }) — CLAIM_LISTED_SQL, generic plan`, CLAIM_LISTED_SQL, [['q3', 'q7'], LIMIT, LEASE_MS], {
       genericTypes: 'text[], bigint, float8',

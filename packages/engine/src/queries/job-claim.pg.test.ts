@@ -124,6 +124,19 @@ describe('jobClaim', () => {
     expect(await jobClaim(db.sql, { queues: ['limit-2'], limit: 10, leaseMs: LEASE })).toHaveLength(3);
   });
 
+  it('a stale limitedQueues cache never claims a newly limited queue past its limit', async () => {
+    for (let i = 0; i < 5; i++) await insertJob(db.sql, { queue: 'newly-limited' });
+    await queueUpsert(db.sql, { name: 'newly-limited', concurrencyLimit: 2 });
+    // The caller's cache predates the limit: the queue is excluded from the unlimited statements.
+    const stale = await jobClaim(db.sql, { queues: '*', limit: 10, leaseMs: LEASE, limitedQueues: [] });
+    expect(stale.filter((j) => j.queue === 'newly-limited')).toHaveLength(0);
+    const listed = await jobClaim(db.sql, { queues: ['newly-limited'], limit: 10, leaseMs: LEASE, limitedQueues: [] });
+    expect(listed).toHaveLength(0);
+    // Once the cache knows the limit, the limited path serves it, up to the limit.
+    const fresh = await jobClaim(db.sql, { queues: '*', limit: 10, leaseMs: LEASE, limitedQueues: ['newly-limited'] });
+    expect(fresh.filter((j) => j.queue === 'newly-limited')).toHaveLength(2);
+  });
+
   it('composes inside a caller transaction: a rollback un-claims', async () => {
     const job = await insertJob(db.sql, { queue: 'tx-claim' });
     await db.sql

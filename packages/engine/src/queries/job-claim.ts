@@ -11,6 +11,19 @@ export interface ClaimParams {
   limit: number;
   /** Lease length in ms; the lease expires at the database's now() + leaseMs. */
   leaseMs: number;
+  /**
+   * Queues known to have a concurrency limit (a cache the caller refreshes, e.g. every poll).
+   * Saves a round trip per claim; a stale list is safe: paused and limited queues are excluded
+   * from the unlimited claim inside its own statement, and each limited claim re-reads its
+   * queue row under lock. Omitted: read from the queues table.
+   */
+  limitedQueues?: readonly string[];
+}
+
+/** Names of the queues with a concurrency limit (the cache behind ClaimParams.limitedQueues). */
+export async function queueLimitedNames(exec: Exec): Promise<string[]> {
+  const rows = await pg(exec<{ name: string }[]>`select name from queues where concurrency_limit is not null order by name`);
+  return rows.map((r) => r.name);
 }
 
 /**
@@ -28,29 +41,27 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   let remaining = Math.max(0, Math.floor(params.limit));
   if (remaining === 0 || (params.queues !== '*' && params.queues.length === 0)) return [];
   const listed = params.queues === '*' ? null : [...params.queues];
-  const special = await pg(exec<{ name: string; paused: boolean; limit: number | null }[]>`
-    select name, paused, concurrency_limit as limit from queues
-     where (paused or concurrency_limit is not null)
-       and (${listed}::text[] is null or name = any(${listed}::text[]))`);
+  const limited = (params.limitedQueues ?? (await queueLimitedNames(exec))).filter((q) => listed === null || listed.includes(q));
   const claimed: ClaimedJob[] = [];
-  for (const q of special) {
-    if (q.paused || q.limit === null || remaining === 0) continue;
-    const rows = await claimLimited(exec, q.name, remaining, params.leaseMs);
+  for (const name of limited) {
+    if (remaining === 0) break;
+    const rows = await claimLimited(exec, name, remaining, params.leaseMs);
     claimed.push(...rows);
     remaining -= rows.length;
   }
-  if (remaining > 0) {
-    const excluded = special.map((q) => q.name);
-    claimed.push(...(await claimUnlimited(exec, listed, excluded, remaining, params.leaseMs)));
-  }
+  if (remaining > 0) claimed.push(...(await claimUnlimited(exec, listed, remaining, params.leaseMs)));
   return claimed;
 }
 
-const CLAIM_SET = `state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
-            lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()`;
+/** The SET list of every claim; `lease` is the parameter holding the lease length in ms. */
+const claimSet = (lease: string) => `state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+            lease_expires_at = now() + ${lease} * interval '1 millisecond', updated_at = now()`;
+
+/** Paused queues and queues with a limit, read inside the claim statement (an InitPlan, once). */
+const EXCLUDED = `array(select name from queues where paused or concurrency_limit is not null)`;
 
 /**
- * Claim from every queue except $1 (paused or limited ones); $2 limit, $3 lease ms. Walks
+ * Claim from every queue except paused or limited ones; $1 limit, $2 lease ms. Walks
  * jobs_claim_idx (priority, run_at, id) in claim order and stops after $2 unlocked rows: 2.4 ms and
  * 103 index buffers for limit 100 on a 1M-job backlog (docs/architecture.md). SKIP LOCKED makes
  * concurrent claimers pass over each other's rows instead of queuing on them. Caveat: rows of the
@@ -61,12 +72,12 @@ const CLAIM_SET = `state = 'running', attempt = j.attempt + 1, lease_token = gen
 export const CLAIM_ALL_SQL = `with picked as (
        select id from jobs
         where state in ('queued', 'retry_waiting') and run_at <= now()
-          and queue <> all($1::text[])
+          and queue <> all(${EXCLUDED})
         order by priority, run_at, id
-        limit $2
+        limit $1
         for update skip locked
      )
-     update jobs j set ${CLAIM_SET}
+     update jobs j set ${claimSet('$2')}
        from picked where j.id = picked.id
      returning ${CLAIMED_RETURNING}`;
 
@@ -88,10 +99,11 @@ export const CLAIM_LISTED_SQL = `with candidates as (
             limit $2
             for update skip locked
          ) c
+        where q.name <> all(${EXCLUDED})
      ), picked as (
        select id from candidates order by priority, run_at, id limit $2
      )
-     update jobs j set ${CLAIM_SET}
+     update jobs j set ${claimSet('$3')}
        from picked where j.id = picked.id
      returning ${CLAIMED_RETURNING}`;
 
@@ -103,17 +115,13 @@ export const CLAIM_LIMITED_SQL = `with picked as (
           limit $2
           for update skip locked
        )
-       update jobs j
-          set state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
-              lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+       update jobs j set ${claimSet('$3')}
          from picked where j.id = picked.id
        returning ${CLAIMED_RETURNING}`;
 
-function claimUnlimited(exec: Exec, listed: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
-  if (listed === null) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_SQL, [excluded, limit, leaseMs] as never[]));
-  const queues = [...new Set(listed)].filter((q) => !excluded.includes(q));
-  if (queues.length === 0) return Promise.resolve([]);
-  return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_SQL, [queues, limit, leaseMs] as never[]));
+function claimUnlimited(exec: Exec, listed: string[] | null, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+  if (listed === null) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_SQL, [limit, leaseMs] as never[]));
+  return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_SQL, [[...new Set(listed)], limit, leaseMs] as never[]));
 }
 
 function claimLimited(exec: Exec, queue: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
