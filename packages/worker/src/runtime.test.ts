@@ -40,6 +40,19 @@ function gate() {
   return { task, open, stats };
 }
 
+
+/** A task that waits until its signal aborts, then rejects with the abort reason (captured). */
+function waitForAbortTask() {
+  let captured: unknown;
+  const task = defineTask({
+    name: 'wait',
+    payload: z.unknown(),
+    handler: (_p, ctx) =>
+      new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject((captured = ctx.signal.reason)))),
+  });
+  return { task, reason: () => captured };
+}
+
 describe('worker runtime (unit, fake transport)', () => {
   it('never runs more handlers than its concurrency and asks only for free slots', async () => {
     const t = new FakeTransport();
@@ -168,38 +181,26 @@ describe('worker runtime (unit, fake transport)', () => {
 
   it('aborts the signal of a job whose cancel was requested, which then fails as cancelled', async () => {
     const t = new FakeTransport();
-    let reason: unknown;
-    const task = defineTask({
-      name: 'wait',
-      payload: z.unknown(),
-      handler: (_p, ctx) =>
-        new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject((reason = ctx.signal.reason)))),
-    });
+    const { task, reason } = waitForAbortTask();
     const [j] = t.push({ task: 'wait' });
     const rt = start(t, [task], { heartbeatMs: 30 });
     await waitFor(() => rt.stats().inFlight === 1);
     t.cancelRequested.add(j!.id);
     await waitFor(() => t.failed.size === 1);
-    expect((reason as Error).name).toBe('JobCancelledError');
+    expect((reason() as Error).name).toBe('JobCancelledError');
     expect(t.failed.get(j!.id)?.retryable).toBe(false);
     expect(rt.stats().cancelled).toBe(1);
   });
 
   it('aborts a job whose lease was lost and reports nothing for it', async () => {
     const t = new FakeTransport();
-    let reason: unknown;
-    const task = defineTask({
-      name: 'wait',
-      payload: z.unknown(),
-      handler: (_p, ctx) =>
-        new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject((reason = ctx.signal.reason)))),
-    });
+    const { task, reason } = waitForAbortTask();
     const [j] = t.push({ task: 'wait' });
     const rt = start(t, [task], { heartbeatMs: 30 });
     await waitFor(() => rt.stats().inFlight === 1);
     t.loseLease(j!.id);
     await waitFor(() => rt.stats().leaseLost === 1);
-    expect(reason).toMatchObject({ code: 'lease_lost' });
+    expect(reason()).toMatchObject({ code: 'lease_lost' });
     expect(t.failed.size + t.completed.size).toBe(0);
   });
 
