@@ -57,8 +57,14 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
 const claimSet = (lease: string) => `state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
             lease_expires_at = now() + ${lease} * interval '1 millisecond', updated_at = now()`;
 
-/** Paused queues and queues with a limit, read inside the claim statement (an InitPlan, once). */
-const EXCLUDED = `array(select name from queues where paused or concurrency_limit is not null)`;
+/**
+ * Excludes paused queues and queues with a limit, read inside the claim statement. An anti-join,
+ * not `queue <> all(array(select …))`: the planner estimated that filter at one row and chose a
+ * seq scan + sort of the whole backlog (490 ms on 1M jobs) where the anti-join keeps the ordered
+ * index scan (2.4 ms), in custom and generic plans alike.
+ */
+const notExcluded = (queue: string) =>
+  `not exists (select 1 from queues x where x.name = ${queue} and (x.paused or x.concurrency_limit is not null))`;
 
 /**
  * Claim from every queue except paused or limited ones; $1 limit, $2 lease ms. Walks
@@ -72,7 +78,7 @@ const EXCLUDED = `array(select name from queues where paused or concurrency_limi
 export const CLAIM_ALL_SQL = `with picked as (
        select id from jobs
         where state in ('queued', 'retry_waiting') and run_at <= now()
-          and queue <> all(${EXCLUDED})
+          and ${notExcluded('jobs.queue')}
         order by priority, run_at, id
         limit $1
         for update skip locked
@@ -99,7 +105,7 @@ export const CLAIM_LISTED_SQL = `with candidates as (
             limit $2
             for update skip locked
          ) c
-        where q.name <> all(${EXCLUDED})
+        where ${notExcluded('q.name')}
      ), picked as (
        select id from candidates order by priority, run_at, id limit $2
      )
