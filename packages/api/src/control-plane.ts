@@ -10,7 +10,7 @@ import { jobFailMany, type FailItem, type FailOutcome } from '@pgdispatch/engine
 import { jobHeartbeatMany } from '@pgdispatch/engine/queries/job-heartbeat';
 import { jobReleaseMany } from '@pgdispatch/engine/queries/job-release';
 import { jobStepSave, jobStepsLoad } from '@pgdispatch/engine/queries/job-steps';
-import { Batcher } from './batcher.js';
+import { Batcher } from '@pgdispatch/core/batcher';
 import type { Dispatcher } from './dispatcher.js';
 import type { Metrics } from './metrics.js';
 
@@ -85,15 +85,26 @@ export class ControlPlane implements Transport {
   }
 
   async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
-    if (item.result !== undefined) {
-      const bytes = Buffer.byteLength(JSON.stringify(item.result) ?? '');
-      if (bytes > this.opts.maxPayloadBytes) {
-        throw new DispatchError('payload_too_large', `result is ${bytes} bytes, the limit is ${this.opts.maxPayloadBytes}`, { details: { bytes } });
-      }
-    }
+    this.checkResultSize(item.result);
     const out = await this.completions.push({ id: item.id, leaseToken: item.leaseToken, result: item.result });
     this.observe(item.id, out.ok ? 'succeeded' : 'lease_lost');
     return out;
+  }
+
+  /** Completions that arrived together over HTTP: one statement, reported per item. */
+  async completeMany(items: (LeaseRef & { result?: unknown })[]): Promise<LeaseOutcome[]> {
+    for (const item of items) this.checkResultSize(item.result);
+    const out = await jobCompleteMany(this.opts.sql, { items });
+    for (const o of out) this.observe(o.id, o.ok ? 'succeeded' : 'lease_lost');
+    return out;
+  }
+
+  private checkResultSize(result: unknown): void {
+    if (result === undefined) return;
+    const bytes = Buffer.byteLength(JSON.stringify(result) ?? '');
+    if (bytes > this.opts.maxPayloadBytes) {
+      throw new DispatchError('payload_too_large', `result is ${bytes} bytes, the limit is ${this.opts.maxPayloadBytes}`, { details: { bytes } });
+    }
   }
 
   async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {

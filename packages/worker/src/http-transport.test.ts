@@ -80,20 +80,35 @@ describe('HttpTransport (real HTTP server)', () => {
     expect(server.requests[0]).toMatchObject({ path: '/internal/v1/jobs/9/steps', body: { leaseToken: LEASE, name: 'a', result: 1 } });
   });
 
-  it('maps 409 lease_lost to an outcome for complete and fail, and throws it for lease-scoped calls', async () => {
-    const { server, transport } = await setup((_req, res) => json(res, 409, { error: { code: 'lease_lost', message: 'lease on job 4 is no longer held' } }));
+  it('maps lease_lost to an outcome for complete and fail, and throws it for lease-scoped calls', async () => {
+    const { server, transport } = await setup((req, res) =>
+      req.path === '/internal/v1/complete'
+        ? json(res, 200, { items: [{ id: 4, ok: false, code: 'lease_lost' }] })
+        : json(res, 409, { error: { code: 'lease_lost', message: 'lease on job 4 is no longer held' } }),
+    );
     expect(await transport.complete({ id: 4, leaseToken: LEASE, result: { a: 1 } })).toEqual({ id: 4, ok: false, code: 'lease_lost' });
     expect(await transport.fail({ id: 4, leaseToken: LEASE, error: { message: 'x' }, retryable: true })).toEqual({ id: 4, ok: false, code: 'lease_lost' });
     await expect(transport.progress({ id: 4, leaseToken: LEASE, data: 1 })).rejects.toMatchObject({ code: 'lease_lost' });
     await expect(transport.enqueueChild({ id: 4, leaseToken: LEASE, key: 'call:0', job: { queue: 'q', task: 't' } })).rejects.toMatchObject({ code: 'lease_lost' });
     expect(server.requests.map((r) => r.path)).toEqual([
-      '/internal/v1/jobs/4/complete',
+      '/internal/v1/complete',
       '/internal/v1/jobs/4/fail',
       '/internal/v1/jobs/4/progress',
       '/internal/v1/jobs/4/children',
     ]);
-    expect(server.requests[0]!.body).toEqual({ leaseToken: LEASE, result: { a: 1 } });
+    expect(server.requests[0]!.body).toEqual({ items: [{ id: 4, leaseToken: LEASE, result: { a: 1 } }] });
     expect(server.requests[1]!.body).toEqual({ leaseToken: LEASE, error: { message: 'x' }, retryable: true });
+  });
+
+  it('coalesces completions issued together into one request, with outcomes per item', async () => {
+    const { server, transport } = await setup((req, res) => {
+      const items = (req.body as { items: { id: number }[] }).items;
+      return json(res, 200, { items: items.map((i) => (i.id === 2 ? { id: 2, ok: false, code: 'lease_lost' } : { id: i.id, ok: true })) });
+    });
+    const out = await Promise.all([1, 2, 3].map((id) => transport.complete({ id, leaseToken: LEASE, result: id })));
+    expect(out).toEqual([{ id: 1, ok: true }, { id: 2, ok: false, code: 'lease_lost' }, { id: 3, ok: true }]);
+    expect(server.requests).toHaveLength(1);
+    expect((server.requests[0]!.body as { items: unknown[] }).items).toHaveLength(3);
   });
 
   it('reads per-item outcomes of release and the reply of fail and children', async () => {

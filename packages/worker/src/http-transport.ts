@@ -14,13 +14,14 @@
  */
 import { requestJson } from '@pgdispatch/client/retry-fetch';
 import type { FetchLike, RetryOptions } from '@pgdispatch/client/retry-fetch';
+import { Batcher } from '@pgdispatch/core/batcher';
 import { DispatchError, isDispatchError } from '@pgdispatch/core/errors';
 import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob, JobError } from '@pgdispatch/core/types';
 import type { z } from 'zod';
 import {
   childEnqueueResponseSchema,
-  completeResponseSchema,
+  completeManyResponseSchema,
   dequeueResponseSchema,
   failResponseSchema,
   heartbeatResponseSchema,
@@ -81,12 +82,19 @@ export class HttpTransport implements Transport {
     return body.items;
   }
 
+  /**
+   * Completions are coalesced: every complete() issued in the same I/O turn (or while earlier
+   * batches are in flight) goes out as one POST /internal/v1/complete, written by the api in one
+   * statement. One request per job was what capped split mode (about 1,800 jobs/s in the bench).
+   */
   async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
-    return this.#fenced(item.id, async () => {
-      const body = await this.#call('complete', item.id, { leaseToken: item.leaseToken, result: item.result }, completeResponseSchema);
-      return { id: body.id, ok: true };
-    });
+    return this.#completions.push({ id: item.id, leaseToken: item.leaseToken, result: item.result });
   }
+
+  readonly #completions = new Batcher<LeaseRef & { result?: unknown }, LeaseOutcome>(
+    async (items) => (await this.#call('completeMany', undefined, { items }, completeManyResponseSchema)).items,
+    { maxBatch: 1_000, maxInFlight: 4 },
+  );
 
   async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {
     return this.#fenced(item.id, async () => {

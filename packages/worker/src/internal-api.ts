@@ -21,6 +21,8 @@ export const INTERNAL_ROUTES = {
   heartbeat: `${INTERNAL_PREFIX}/heartbeat`,
   release: `${INTERNAL_PREFIX}/release`,
   complete: `${INTERNAL_PREFIX}/jobs/:id/complete`,
+  /** Many completions in one request and one statement (what the HttpTransport sends). */
+  completeMany: `${INTERNAL_PREFIX}/complete`,
   fail: `${INTERNAL_PREFIX}/jobs/:id/fail`,
   stepsLoad: `${INTERNAL_PREFIX}/jobs/:id/steps/load`,
   stepSave: `${INTERNAL_PREFIX}/jobs/:id/steps`,
@@ -102,6 +104,9 @@ export const dequeueRequestSchema = z.strictObject({
 export const heartbeatRequestSchema = z.strictObject({ items: z.array(leaseRefSchema).min(1).max(LIMITS.batchItems) });
 export const releaseRequestSchema = z.strictObject({ items: z.array(leaseRefSchema).min(1).max(LIMITS.batchItems) });
 export const completeRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, result: z.unknown().optional() });
+export const completeManyRequestSchema = z.strictObject({
+  items: z.array(z.strictObject({ id: jobIdSchema, leaseToken: leaseTokenSchema, result: z.unknown().optional() })).min(1).max(LIMITS.batchItems),
+});
 export const failRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, error: jobErrorSchema, retryable: z.boolean() });
 export const stepsLoadRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema });
 export const stepSaveRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, name: nameSchema, result: z.unknown().optional() });
@@ -132,6 +137,8 @@ export const heartbeatResponseSchema = z.object({
 });
 export const releaseResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
 export const completeResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true) });
+/** Per item: ok, or lease_lost for the ones fenced off (the others still complete). */
+export const completeManyResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
 export const failResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) });
 export const stepsLoadResponseSchema = z.object({ steps: z.record(z.string(), z.unknown()) });
 export const stepSaveResponseSchema = okSchema;

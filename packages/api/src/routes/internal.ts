@@ -4,6 +4,7 @@ import { DispatchError } from '@pgdispatch/core/errors';
 import {
   INTERNAL_ROUTES,
   childEnqueueRequestSchema,
+  completeManyRequestSchema,
   completeRequestSchema,
   dequeueRequestSchema,
   failRequestSchema,
@@ -59,6 +60,11 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
     const out = await deps.control.complete({ id, leaseToken: req.leaseToken, result: req.result });
     if (!out.ok) throw leaseLost(id);
     return c.json(out);
+  });
+
+  app.post(INTERNAL_ROUTES.completeMany, async (c) => {
+    const req = await body(c, completeManyRequestSchema);
+    return c.json({ items: await deps.control.completeMany(req.items) });
   });
 
   app.post(INTERNAL_ROUTES.fail, async (c) => {
