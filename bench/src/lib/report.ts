@@ -193,7 +193,7 @@ export function renderReport(r: BenchResults): string {
       return [n, ...cols('batch', n), ...cols('direct', n), fmtX(ratio)];
     });
     parts.push(
-      `Puller scaling (claims only, ${o.pullerBatch} jobs per pull, ${o.pullerSeconds} s per point, ${fmtInt(o.pullerBacklog)} waiting; stmts/s from pg_stat_statements, rows scanned = jobs_claim_idx entries read per claimed job)\n` +
+      `Puller scaling (claims only, ${o.pullerBatch} jobs per pull, ${o.pullerSeconds} s per point, ${fmtInt(o.pullerBacklog)} waiting; stmts/s from pg_stat_statements; rows/job = rows and index entries of jobs read by scans, primary key excluded, per claimed job)\n` +
         table(['pullers', 'batch jobs/s', 'batch stmts/s', 'batch rows/job', 'direct jobs/s', 'direct stmts/s', 'direct rows/job', 'batch/direct'], rows),
     );
   }

@@ -17,7 +17,12 @@ export interface PullerResult {
   jobsPerSec: number;
   /** Claim statements (the SKIP LOCKED ones) per second, from pg_stat_statements; NaN without it. */
   claimStatementsPerSec: number;
-  /** Index entries read from jobs_claim_idx per claimed job (pg_stat_user_indexes). */
+  /**
+   * Rows read by scans of `jobs` per claimed job: sequential-scan rows plus index entries of every
+   * index but the primary key (the claim's update joins through it once per job). A claim that
+   * walks its index reads ~1–2; contention between claimers, or a plan that scans the table, shows
+   * up here.
+   */
   rowsScannedPerJob: number;
   /** Shared buffers touched by claim statements per claimed job (pg_stat_statements); NaN without it. */
   buffersPerJob: number;
@@ -28,7 +33,8 @@ export interface PullerResult {
  * backlog (a clone of `template`). Claims only: no completions, so the figures isolate the claim
  * path. batch = HTTP POST /internal/v1/dequeue on one api process (the dispatcher coalesces them
  * into one claim statement per round); direct = each puller runs the engine's jobClaim (one
- * SKIP LOCKED statement) on its own connection.
+ * SKIP LOCKED statement) on its own connection. Statistics are read after every puller
+ * connection has closed: backends flush them on exit.
  */
 export async function measurePullers(ctx: BenchContext, mode: PullerMode, pullers: number, template: string, opts: { batch: number; seconds: number }): Promise<PullerResult> {
   const db = await createBenchDb(ctx.target, `pull_${mode}_${pullers}`, { template });
@@ -100,10 +106,12 @@ async function batchPullers(ctx: BenchContext, db: BenchDb, pullers: number, opt
 
 async function claimStats(ctx: BenchContext, db: BenchDb, seconds: number): Promise<Omit<PullerResult, keyof RunFigures>> {
   await sleep(50);
+  // Scan statistics first: the bench's own count below must not be part of them.
+  const [scan] = await db.sql<{ rows: number }[]>`
+    select coalesce((select seq_tup_read from pg_stat_user_tables where relname = 'jobs'), 0)::float8
+         + coalesce((select sum(idx_tup_read) from pg_stat_user_indexes where relname = 'jobs' and indexrelname <> 'jobs_pkey'), 0)::float8 as rows`;
   const [c] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where state = 'running'`;
   const claimed = c?.n ?? 0;
-  const [idx] = await db.sql<{ tup: number }[]>`
-    select coalesce(sum(idx_tup_read), 0)::float8 as tup from pg_stat_user_indexes where indexrelname = 'jobs_claim_idx'`;
   let claimStatementsPerSec = Number.NaN;
   let buffersPerJob = Number.NaN;
   if (ctx.target.pgss) {
@@ -123,7 +131,7 @@ async function claimStats(ctx: BenchContext, db: BenchDb, seconds: number): Prom
     claimed,
     jobsPerSec: claimed / seconds,
     claimStatementsPerSec,
-    rowsScannedPerJob: claimed > 0 ? (idx?.tup ?? 0) / claimed : Number.NaN,
+    rowsScannedPerJob: claimed > 0 ? (scan?.rows ?? 0) / claimed : Number.NaN,
     buffersPerJob,
   };
 }
