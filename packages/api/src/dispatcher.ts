@@ -1,7 +1,7 @@
 import type { ClaimedJob } from '@pgdispatch/core/types';
 import { listensTo } from '@pgdispatch/core/roles';
 import type { Sql } from '@pgdispatch/engine/db';
-import { jobClaim, queueLimitedNames } from '@pgdispatch/engine/queries/job-claim';
+import { jobClaim } from '@pgdispatch/engine/queries/job-claim';
 import { jobReleaseMany } from '@pgdispatch/engine/queries/job-release';
 import { listenForJobs, type Listener } from '@pgdispatch/engine/notify';
 import type { Logger } from '@pgdispatch/worker/log';
@@ -50,8 +50,6 @@ export class Dispatcher {
   private stopped = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private listener: Listener | undefined;
-  /** Queues with a concurrency limit, refreshed on every poll tick (see ClaimParams.limitedQueues). */
-  private limited: string[] | undefined;
   /** Queue sets whose last claim came back short: nothing claimable until a wake-up. */
   private readonly drained = new Set<string>();
 
@@ -59,20 +57,8 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     this.listener = await listenForJobs(this.opts.listenSql ?? this.opts.sql, (queue) => this.wake(queue), () => this.wake());
-    await this.refreshLimited();
-    this.pollTimer = setInterval(() => {
-      void this.refreshLimited();
-      this.wake();
-    }, this.opts.pollIntervalMs);
+    this.pollTimer = setInterval(() => this.wake(), this.opts.pollIntervalMs);
     this.pollTimer.unref();
-  }
-
-  private async refreshLimited(): Promise<void> {
-    try {
-      this.limited = await queueLimitedNames(this.opts.sql);
-    } catch {
-      this.limited = undefined; // claims read the list themselves until the next refresh works
-    }
   }
 
   async stop(): Promise<void> {
@@ -159,12 +145,7 @@ export class Dispatcher {
       if (limit <= 0) continue;
       let jobs: ClaimedJob[];
       try {
-        jobs = await jobClaim(this.opts.sql, {
-          queues: group[0]!.queues,
-          limit,
-          leaseMs: this.opts.leaseMs,
-          ...(this.limited ? { limitedQueues: this.limited } : {}),
-        });
+        jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, limit, leaseMs: this.opts.leaseMs });
       } catch (err) {
         // Database trouble: the waiters keep waiting; the poll timer retries.
         this.opts.log.warn('claim failed', { error: String(err) });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
 import { useTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
-import { jobClaim } from './job-claim.js';
+import { CLAIM_ALL_EXCEPT_SQL, CLAIM_ALL_SQL, jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
 import { queuePause, queueResume, queueUpsert } from './queue-admin.js';
@@ -124,19 +124,6 @@ describe('jobClaim', () => {
     expect(await jobClaim(db.sql, { queues: ['limit-2'], limit: 10, leaseMs: LEASE })).toHaveLength(3);
   });
 
-  it('a stale limitedQueues cache never claims a newly limited queue past its limit', async () => {
-    for (let i = 0; i < 5; i++) await insertJob(db.sql, { queue: 'newly-limited' });
-    await queueUpsert(db.sql, { name: 'newly-limited', concurrencyLimit: 2 });
-    // The caller's cache predates the limit: the queue is excluded from the unlimited statements.
-    const stale = await jobClaim(db.sql, { queues: '*', limit: 10, leaseMs: LEASE, limitedQueues: [] });
-    expect(stale.filter((j) => j.queue === 'newly-limited')).toHaveLength(0);
-    const listed = await jobClaim(db.sql, { queues: ['newly-limited'], limit: 10, leaseMs: LEASE, limitedQueues: [] });
-    expect(listed).toHaveLength(0);
-    // Once the cache knows the limit, the limited path serves it, up to the limit.
-    const fresh = await jobClaim(db.sql, { queues: '*', limit: 10, leaseMs: LEASE, limitedQueues: ['newly-limited'] });
-    expect(fresh.filter((j) => j.queue === 'newly-limited')).toHaveLength(2);
-  });
-
   it('composes inside a caller transaction: a rollback un-claims', async () => {
     const job = await insertJob(db.sql, { queue: 'tx-claim' });
     await db.sql
@@ -221,3 +208,28 @@ describe('jobClaim under concurrent claimers', () => {
     expect(await countByState(db.sql, q)).toEqual({ succeeded: N });
   });
 });
+
+describe('the claim plan on a deep single-queue backlog', () => {
+  const plan = async (sqlText: string, params: unknown[]) => {
+    const [row] = await db.sql.unsafe<{ 'QUERY PLAN': unknown }[]>(`explain (format json) ${sqlText}`, params as never[]);
+    return JSON.stringify(row!['QUERY PLAN']);
+  };
+  it('walks jobs_claim_idx in order and never sorts the backlog, with or without excluded queues', async () => {
+    await queueUpsert(db.sql, { name: 'solo' });
+    await db.sql`insert into jobs (queue, task) select 'solo', 'noop' from generate_series(1, 100000)`;
+    await db.sql`analyze jobs`;
+    await db.sql`analyze queues`;
+    const all = await plan(CLAIM_ALL_SQL, [100, LEASE]);
+    expect(all).toContain('jobs_claim_idx');
+    expect(all).not.toContain('"Node Type":"Sort"');
+    await queueUpsert(db.sql, { name: 'held' });
+    await queuePause(db.sql, { name: 'held' });
+    const except = await plan(CLAIM_ALL_EXCEPT_SQL, [100, LEASE, ['held']]);
+    expect(except).toContain('jobs_claim_idx');
+    expect(except).not.toContain('"Node Type":"Sort"');
+    // And the claim itself takes the first jobs of the backlog.
+    const claimed = await jobClaim(db.sql, { queues: '*', limit: 100, leaseMs: LEASE });
+    expect(claimed).toHaveLength(100);
+  });
+});
+

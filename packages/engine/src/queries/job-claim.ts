@@ -11,19 +11,6 @@ export interface ClaimParams {
   limit: number;
   /** Lease length in ms; the lease expires at the database's now() + leaseMs. */
   leaseMs: number;
-  /**
-   * Queues known to have a concurrency limit (a cache the caller refreshes, e.g. every poll).
-   * Saves a round trip per claim; a stale list is safe: paused and limited queues are excluded
-   * from the unlimited claim inside its own statement, and each limited claim re-reads its
-   * queue row under lock. Omitted: read from the queues table.
-   */
-  limitedQueues?: readonly string[];
-}
-
-/** Names of the queues with a concurrency limit (the cache behind ClaimParams.limitedQueues). */
-export async function queueLimitedNames(exec: Exec): Promise<string[]> {
-  const rows = await pg(exec<{ name: string }[]>`select name from queues where concurrency_limit is not null order by name`);
-  return rows.map((r) => r.name);
 }
 
 /**
@@ -36,20 +23,30 @@ export async function queueLimitedNames(exec: Exec): Promise<string[]> {
  * so that READ COMMITTED gives it a fresh snapshot that sees the previous lock holder's committed
  * claims (counting inside the claiming statement misses them: pgqueuer #761), then claim at most
  * the remainder. The rest is claimed in one statement without any queue lock.
+ *
+ * The paused/limited set is read fresh on every call (a primary-key-sized query): pausing takes
+ * effect on the next claim, and the claim statements never carry a filter the planner has to
+ * guess at — see CLAIM_ALL_SQL.
  */
 export async function jobClaim(exec: Exec, params: ClaimParams): Promise<ClaimedJob[]> {
   let remaining = Math.max(0, Math.floor(params.limit));
   if (remaining === 0 || (params.queues !== '*' && params.queues.length === 0)) return [];
-  const listed = params.queues === '*' ? null : [...params.queues];
-  const limited = (params.limitedQueues ?? (await queueLimitedNames(exec))).filter((q) => listed === null || listed.includes(q));
+  const listed = params.queues === '*' ? null : [...new Set(params.queues)];
+  const special = await pg(exec<{ name: string; paused: boolean; limit: number | null }[]>`
+    select name, paused, concurrency_limit as limit from queues
+     where (paused or concurrency_limit is not null)
+       and (${listed}::text[] is null or name = any(${listed}::text[]))`);
   const claimed: ClaimedJob[] = [];
-  for (const name of limited) {
-    if (remaining === 0) break;
-    const rows = await claimLimited(exec, name, remaining, params.leaseMs);
+  for (const q of special) {
+    if (q.paused || q.limit === null || remaining === 0) continue;
+    const rows = await claimLimited(exec, q.name, remaining, params.leaseMs);
     claimed.push(...rows);
     remaining -= rows.length;
   }
-  if (remaining > 0) claimed.push(...(await claimUnlimited(exec, listed, remaining, params.leaseMs)));
+  if (remaining > 0) {
+    const excluded = special.map((q) => q.name);
+    claimed.push(...(await claimUnlimited(exec, listed, excluded, remaining, params.leaseMs)));
+  }
   return claimed;
 }
 
@@ -58,27 +55,36 @@ const claimSet = (lease: string) => `state = 'running', attempt = j.attempt + 1,
             lease_expires_at = now() + ${lease} * interval '1 millisecond', updated_at = now()`;
 
 /**
- * Excludes paused queues and queues with a limit, read inside the claim statement. An anti-join,
- * not `queue <> all(array(select …))`: the planner estimated that filter at one row and chose a
- * seq scan + sort of the whole backlog (490 ms on 1M jobs) where the anti-join keeps the ordered
- * index scan (2.4 ms), in custom and generic plans alike.
- */
-const notExcluded = (queue: string) =>
-  `not exists (select 1 from queues x where x.name = ${queue} and (x.paused or x.concurrency_limit is not null))`;
-
-/**
- * Claim from every queue except paused or limited ones; $1 limit, $2 lease ms. Walks
- * jobs_claim_idx (priority, run_at, id) in claim order and stops after $2 unlocked rows: 2.4 ms and
- * 103 index buffers for limit 100 on a 1M-job backlog (docs/architecture.md). SKIP LOCKED makes
- * concurrent claimers pass over each other's rows instead of queuing on them. Caveat: rows of the
- * excluded queues that sort first are filtered one by one, so a paused queue with a huge
- * high-priority backlog slows this scan (measure before relying on pausing such a queue).
+ * Claim from every queue ($1 limit, $2 lease ms): an ordered walk of jobs_claim_idx (priority,
+ * run_at, id) that stops after $1 unlocked rows — 2.4 ms and 103 index buffers for limit 100 on a
+ * 1M-job backlog (docs/architecture.md). No queue filter at all: any filter here is a selectivity
+ * the planner must guess, and two forms we tried (`queue <> all(array(select …))` and a
+ * `not exists` anti-join on queues) were guessed at ~1 row on a single-queue backlog, which made
+ * it seq-scan and sort the whole backlog instead (150–490 ms per claim). SKIP LOCKED makes
+ * concurrent claimers pass over each other's rows instead of queuing on them.
  * Exported so scripts/explain-claim.mjs measures exactly this text.
  */
 export const CLAIM_ALL_SQL = `with picked as (
        select id from jobs
         where state in ('queued', 'retry_waiting') and run_at <= now()
-          and ${notExcluded('jobs.queue')}
+        order by priority, run_at, id
+        limit $1
+        for update skip locked
+     )
+     update jobs j set ${claimSet('$2')}
+       from picked where j.id = picked.id
+     returning ${CLAIMED_RETURNING}`;
+
+/**
+ * Claim from every queue except $3 (paused or limited ones): only used while such queues exist,
+ * and sent unprepared so that each execution is planned with the actual names (a generic plan
+ * could not estimate `<> all($3)` and might pick a sort). Rows of the excluded queues that sort
+ * first are filtered one by one, so a paused queue with a huge high-priority backlog slows this scan.
+ */
+export const CLAIM_ALL_EXCEPT_SQL = `with picked as (
+       select id from jobs
+        where state in ('queued', 'retry_waiting') and run_at <= now()
+          and queue <> all($3::text[])
         order by priority, run_at, id
         limit $1
         for update skip locked
@@ -105,7 +111,6 @@ export const CLAIM_LISTED_SQL = `with candidates as (
             limit $2
             for update skip locked
          ) c
-        where ${notExcluded('q.name')}
      ), picked as (
        select id from candidates order by priority, run_at, id limit $2
      )
@@ -125,9 +130,14 @@ export const CLAIM_LIMITED_SQL = `with picked as (
          from picked where j.id = picked.id
        returning ${CLAIMED_RETURNING}`;
 
-function claimUnlimited(exec: Exec, listed: string[] | null, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
-  if (listed === null) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_SQL, [limit, leaseMs] as never[]));
-  return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_SQL, [[...new Set(listed)], limit, leaseMs] as never[]));
+function claimUnlimited(exec: Exec, listed: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+  if (listed === null) {
+    if (excluded.length === 0) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_SQL, [limit, leaseMs] as never[]));
+    return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_EXCEPT_SQL, [limit, leaseMs, excluded] as never[], { prepare: false }));
+  }
+  const queues = listed.filter((q) => !excluded.includes(q));
+  if (queues.length === 0) return Promise.resolve([]);
+  return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_SQL, [queues, limit, leaseMs] as never[]));
 }
 
 function claimLimited(exec: Exec, queue: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
