@@ -97,6 +97,17 @@ describe('bad input gets the documented 4xx and writes nothing', () => {
     expect(JSON.stringify(r.body)).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
     expect(await jobCount()).toBe(before);
   });
+  it('rejects an oversized chunked body (no Content-Length) with 413', async () => {
+    const before = await jobCount();
+    const chunk = new TextEncoder().encode(JSON.stringify({ task: 'noop', payload: { s: 'x'.repeat(10_000) } }));
+    const body = new ReadableStream({ start(c) { c.enqueue(chunk); c.close(); } });
+    const res = await fetch(`${server.url}/v1/queues/bad/jobs`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body, duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
+    expect(await jobCount()).toBe(before);
+  });
   it('names the zod issues in details', async () => {
     const r = await call('POST', '/v1/queues/bad/jobs', { key: ADMIN, body: { task: 42 } });
     expect(r.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'task' })]));
