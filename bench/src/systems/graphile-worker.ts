@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Logger, makeWorkerUtils, runMigrations, type WorkerUtils } from 'graphile-worker';
 import type { BenchDb } from '../lib/pg-target.js';
-import { spawnNode } from '../lib/proc.js';
+import { startChildWorker } from './child-worker.js';
 import type { BenchContext, Enqueuer, EnqueueTarget, RunningWorker, WorkerProfile } from './types.js';
 import { TASK } from './types.js';
 
@@ -59,19 +59,7 @@ function profile(kind: 'throughput' | 'bounded'): WorkerProfile {
     install,
     enqueuer: open,
     start: async (ctx, db, opts): Promise<RunningWorker> => {
-      const child = spawnNode(PROC, [], {
-        name: `graphile-worker-${kind}`,
-        typescript: true,
-        nodeArgs: ctx.nodeArgs,
-        env: { BENCH_DB_URL: db.url, BENCH_PROFILE: kind, BENCH_CONCURRENCY: String(opts.concurrency) },
-      });
-      await child.waitFor('ready');
-      return {
-        processes: [{ role: 'worker', child }],
-        executor: child,
-        go: async () => child.send({ type: 'go' }),
-        stop: () => child.stop(),
-      };
+      return startChildWorker(ctx, PROC, `graphile-worker-${kind}`, { BENCH_DB_URL: db.url, BENCH_PROFILE: kind, BENCH_CONCURRENCY: String(opts.concurrency) });
     },
     // Finished jobs are deleted; failed ones stay with last_error set.
     remaining: async (db) => {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { PgBoss } from 'pg-boss';
 import type { BenchDb } from '../lib/pg-target.js';
-import { spawnNode } from '../lib/proc.js';
+import { startChildWorker } from './child-worker.js';
 import type { BenchContext, Enqueuer, EnqueueTarget, RunningWorker, WorkerProfile } from './types.js';
 import { QUEUE } from './types.js';
 
@@ -54,19 +54,7 @@ function profile(kind: 'throughput' | 'bounded'): WorkerProfile {
     install,
     enqueuer: open,
     start: async (ctx, db, opts): Promise<RunningWorker> => {
-      const child = spawnNode(PROC, [], {
-        name: `pg-boss-${kind}`,
-        typescript: true,
-        nodeArgs: ctx.nodeArgs,
-        env: { BENCH_DB_URL: db.url, BENCH_BATCH_SIZE: String(batchSize), BENCH_CONCURRENCY: String(opts.concurrency) },
-      });
-      await child.waitFor('ready');
-      return {
-        processes: [{ role: 'worker', child }],
-        executor: child,
-        go: async () => child.send({ type: 'go' }),
-        stop: () => child.stop(),
-      };
+      return startChildWorker(ctx, PROC, `pg-boss-${kind}`, { BENCH_DB_URL: db.url, BENCH_BATCH_SIZE: String(batchSize), BENCH_CONCURRENCY: String(opts.concurrency) });
     },
     remaining: async (db) => {
       const [r] = await db.sql<{ n: number }[]>`

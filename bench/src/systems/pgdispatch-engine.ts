@@ -4,7 +4,7 @@ import { migrate } from '@pgdispatch/engine/migrator';
 import { jobEnqueue, jobEnqueueMany } from '@pgdispatch/engine/queries/job-enqueue';
 import { queueDepths, queueStats, queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
 import type { BenchDb } from '../lib/pg-target.js';
-import { spawnNode } from '../lib/proc.js';
+import { startChildWorker } from './child-worker.js';
 import type { BenchContext, Enqueuer, EnqueueTarget, RunningWorker, WorkerProfile } from './types.js';
 import { QUEUE, TASK } from './types.js';
 
@@ -61,19 +61,7 @@ export const engineLoopProfile: WorkerProfile = {
   install: installPgdispatch,
   enqueuer: openEngineEnqueuer,
   start: async (ctx, db, opts): Promise<RunningWorker> => {
-    const child = spawnNode(PROC, [], {
-      name: 'engine-loop',
-      typescript: true,
-      nodeArgs: ctx.nodeArgs,
-      env: { BENCH_DB_URL: db.url, BENCH_CONCURRENCY: String(opts.concurrency) },
-    });
-    await child.waitFor('ready');
-    return {
-      processes: [{ role: 'worker', child }],
-      executor: child,
-      go: async () => child.send({ type: 'go' }),
-      stop: () => child.stop(),
-    };
+    return startChildWorker(ctx, PROC, 'engine-loop', { BENCH_DB_URL: db.url, BENCH_CONCURRENCY: String(opts.concurrency) });
   },
   remaining: pgdispatchRemaining,
   succeeded: pgdispatchSucceeded,

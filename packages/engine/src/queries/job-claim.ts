@@ -62,11 +62,11 @@ const claimSet = (lease: string) => `state = 'running', attempt = j.attempt + 1,
  * `not exists` anti-join on queues) were guessed at ~1 row on a single-queue backlog, which made
  * it seq-scan and sort the whole backlog instead (150–490 ms per claim). SKIP LOCKED makes
  * concurrent claimers pass over each other's rows instead of queuing on them.
- * Exported so scripts/explain-claim.mjs measures exactly this text.
+ * `filter` is an extra condition line (see CLAIM_ALL_EXCEPT_SQL).
  */
-export const CLAIM_ALL_SQL = `with picked as (
+const claimAll = (filter: string) => `with picked as (
        select id from jobs
-        where state in ('queued', 'retry_waiting') and run_at <= now()
+        where state in ('queued', 'retry_waiting') and run_at <= now()${filter}
         order by priority, run_at, id
         limit $1
         for update skip locked
@@ -75,23 +75,17 @@ export const CLAIM_ALL_SQL = `with picked as (
        from picked where j.id = picked.id
      returning ${CLAIMED_RETURNING}`;
 
+/** Exported so scripts/explain-claim.mjs measures exactly this text. */
+export const CLAIM_ALL_SQL = claimAll('');
+
 /**
  * Claim from every queue except $3 (paused or limited ones): only used while such queues exist,
  * and sent unprepared so that each execution is planned with the actual names (a generic plan
  * could not estimate `<> all($3)` and might pick a sort). Rows of the excluded queues that sort
  * first are filtered one by one, so a paused queue with a huge high-priority backlog slows this scan.
  */
-export const CLAIM_ALL_EXCEPT_SQL = `with picked as (
-       select id from jobs
-        where state in ('queued', 'retry_waiting') and run_at <= now()
-          and queue <> all($3::text[])
-        order by priority, run_at, id
-        limit $1
-        for update skip locked
-     )
-     update jobs j set ${claimSet('$2')}
-       from picked where j.id = picked.id
-     returning ${CLAIMED_RETURNING}`;
+export const CLAIM_ALL_EXCEPT_SQL = claimAll(`
+          and queue <> all($3::text[])`);
 
 /**
  * Claim from the listed queues $1; $2 limit, $3 lease ms. One ordered jobs_queue_claim_idx range
