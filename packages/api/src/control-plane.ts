@@ -99,6 +99,15 @@ export class ControlPlane implements Transport {
     return out;
   }
 
+  /** Failures that arrived together over HTTP: one transaction, reported per item. */
+  async failMany(items: (LeaseRef & { error: JobError; retryable: boolean })[]): Promise<FailReply[]> {
+    const out = await jobFailMany(this.opts.sql, { items });
+    return out.map((o) => {
+      this.observe(o.id, o.ok ? o.state : 'lease_lost');
+      return o.ok ? { id: o.id, ok: true, state: o.state } : o;
+    });
+  }
+
   private checkResultSize(result: unknown): void {
     if (result === undefined) return;
     const bytes = Buffer.byteLength(JSON.stringify(result) ?? '');

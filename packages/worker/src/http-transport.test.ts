@@ -82,7 +82,7 @@ describe('HttpTransport (real HTTP server)', () => {
 
   it('maps lease_lost to an outcome for complete and fail, and throws it for lease-scoped calls', async () => {
     const { server, transport } = await setup((req, res) =>
-      req.path === '/internal/v1/complete'
+      req.path === '/internal/v1/complete' || req.path === '/internal/v1/fail'
         ? json(res, 200, { items: [{ id: 4, ok: false, code: 'lease_lost' }] })
         : json(res, 409, { error: { code: 'lease_lost', message: 'lease on job 4 is no longer held' } }),
     );
@@ -92,12 +92,12 @@ describe('HttpTransport (real HTTP server)', () => {
     await expect(transport.enqueueChild({ id: 4, leaseToken: LEASE, key: 'call:0', job: { queue: 'q', task: 't' } })).rejects.toMatchObject({ code: 'lease_lost' });
     expect(server.requests.map((r) => r.path)).toEqual([
       '/internal/v1/complete',
-      '/internal/v1/jobs/4/fail',
+      '/internal/v1/fail',
       '/internal/v1/jobs/4/progress',
       '/internal/v1/jobs/4/children',
     ]);
     expect(server.requests[0]!.body).toEqual({ items: [{ id: 4, leaseToken: LEASE, result: { a: 1 } }] });
-    expect(server.requests[1]!.body).toEqual({ leaseToken: LEASE, error: { message: 'x' }, retryable: true });
+    expect(server.requests[1]!.body).toEqual({ items: [{ id: 4, leaseToken: LEASE, error: { message: 'x' }, retryable: true }] });
   });
 
   it('coalesces completions issued together into one request, with outcomes per item', async () => {
@@ -114,7 +114,7 @@ describe('HttpTransport (real HTTP server)', () => {
   it('reads per-item outcomes of release and the reply of fail and children', async () => {
     const { transport } = await setup((req, res) => {
       if (req.path === '/internal/v1/release') return json(res, 200, { items: [{ id: 1, ok: true }, { id: 2, ok: false, code: 'lease_lost' }] });
-      if (req.path.endsWith('/fail')) return json(res, 200, { id: 3, ok: true, state: 'retry_waiting' });
+      if (req.path === '/internal/v1/fail') return json(res, 200, { items: [{ id: 3, ok: true, state: 'retry_waiting' }] });
       return json(res, 201, { jobId: 77, created: true });
     });
     expect(await transport.release([{ id: 1, leaseToken: LEASE }, { id: 2, leaseToken: LEASE }])).toEqual([

@@ -15,7 +15,7 @@
 import { requestJson } from '@pgdispatch/client/retry-fetch';
 import type { FetchLike, RetryOptions } from '@pgdispatch/client/retry-fetch';
 import { Batcher } from '@pgdispatch/core/batcher';
-import { DispatchError, isDispatchError } from '@pgdispatch/core/errors';
+import { DispatchError } from '@pgdispatch/core/errors';
 import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob, JobError } from '@pgdispatch/core/types';
 import type { z } from 'zod';
@@ -23,7 +23,7 @@ import {
   childEnqueueResponseSchema,
   completeManyResponseSchema,
   dequeueResponseSchema,
-  failResponseSchema,
+  failManyResponseSchema,
   heartbeatResponseSchema,
   internalPath,
   progressResponseSchema,
@@ -96,12 +96,15 @@ export class HttpTransport implements Transport {
     { maxBatch: 1_000, maxInFlight: 4 },
   );
 
+  /** Failures are coalesced like completions (POST /internal/v1/fail with many items). */
   async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {
-    return this.#fenced(item.id, async () => {
-      const body = await this.#call('fail', item.id, { leaseToken: item.leaseToken, error: item.error, retryable: item.retryable }, failResponseSchema);
-      return { id: body.id, ok: true, state: body.state };
-    });
+    return this.#failures.push({ id: item.id, leaseToken: item.leaseToken, error: item.error, retryable: item.retryable });
   }
+
+  readonly #failures = new Batcher<LeaseRef & { error: JobError; retryable: boolean }, FailReply>(
+    async (items) => (await this.#call('failMany', undefined, { items }, failManyResponseSchema)).items,
+    { maxBatch: 1_000, maxInFlight: 4 },
+  );
 
   async release(items: LeaseRef[]): Promise<LeaseOutcome[]> {
     if (items.length === 0) return [];
@@ -125,18 +128,8 @@ export class HttpTransport implements Transport {
     return this.#call('children', ref.id, { leaseToken: ref.leaseToken, key: ref.key, job: ref.job }, childEnqueueResponseSchema);
   }
 
-  /** Nothing to close: connections belong to the global fetch's pool and idle out on their own. */
+  /** Nothing to close: keep-alive connections belong to a shared agent and idle out on their own. */
   async close(): Promise<void> {}
-
-  /** complete/fail answer a lost lease as a per-item outcome, like the batch calls, not a throw. */
-  async #fenced<T>(id: number, call: () => Promise<T>): Promise<T | { id: number; ok: false; code: 'lease_lost' }> {
-    try {
-      return await call();
-    } catch (err) {
-      if (isDispatchError(err, 'lease_lost')) return { id, ok: false, code: 'lease_lost' };
-      throw err;
-    }
-  }
 
   async #call<S extends z.ZodType>(
     route: InternalRoute,

@@ -23,6 +23,8 @@ export const INTERNAL_ROUTES = {
   complete: `${INTERNAL_PREFIX}/jobs/:id/complete`,
   /** Many completions in one request and one statement (what the HttpTransport sends). */
   completeMany: `${INTERNAL_PREFIX}/complete`,
+  /** Many failures in one request (retry schedules are still per job). */
+  failMany: `${INTERNAL_PREFIX}/fail`,
   fail: `${INTERNAL_PREFIX}/jobs/:id/fail`,
   stepsLoad: `${INTERNAL_PREFIX}/jobs/:id/steps/load`,
   stepSave: `${INTERNAL_PREFIX}/jobs/:id/steps`,
@@ -108,6 +110,9 @@ export const completeManyRequestSchema = z.strictObject({
   items: z.array(z.strictObject({ id: jobIdSchema, leaseToken: leaseTokenSchema, result: z.unknown().optional() })).min(1).max(LIMITS.batchItems),
 });
 export const failRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, error: jobErrorSchema, retryable: z.boolean() });
+export const failManyRequestSchema = z.strictObject({
+  items: z.array(z.strictObject({ id: jobIdSchema, leaseToken: leaseTokenSchema, error: jobErrorSchema, retryable: z.boolean() })).min(1).max(LIMITS.batchItems),
+});
 export const stepsLoadRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema });
 export const stepSaveRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, name: nameSchema, result: z.unknown().optional() });
 export const progressRequestSchema = z.strictObject({ leaseToken: leaseTokenSchema, data: z.unknown().optional() });
@@ -140,6 +145,14 @@ export const completeResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(
 /** Per item: ok, or lease_lost for the ones fenced off (the others still complete). */
 export const completeManyResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
 export const failResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) });
+export const failManyResponseSchema = z.object({
+  items: z.array(
+    z.discriminatedUnion('ok', [
+      z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) }),
+      z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') }),
+    ]),
+  ),
+});
 export const stepsLoadResponseSchema = z.object({ steps: z.record(z.string(), z.unknown()) });
 export const stepSaveResponseSchema = okSchema;
 export const progressResponseSchema = okSchema;

@@ -7,6 +7,7 @@ import {
   completeManyRequestSchema,
   completeRequestSchema,
   dequeueRequestSchema,
+  failManyRequestSchema,
   failRequestSchema,
   heartbeatRequestSchema,
   jobIdParamSchema,
@@ -65,6 +66,11 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
   app.post(INTERNAL_ROUTES.completeMany, async (c) => {
     const req = await body(c, completeManyRequestSchema);
     return c.json({ items: await deps.control.completeMany(req.items) });
+  });
+
+  app.post(INTERNAL_ROUTES.failMany, async (c) => {
+    const req = await body(c, failManyRequestSchema);
+    return c.json({ items: await deps.control.failMany(req.items) });
   });
 
   app.post(INTERNAL_ROUTES.fail, async (c) => {
