@@ -68,7 +68,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
   const args = JSON.stringify({ dataDir, port: opts.port, user: USER, password: PASSWORD, ephemeral: opts.ephemeral ?? false });
-  const child = spawn(process.execPath, [childScript(), args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Own process group: a Ctrl-C in a terminal reaches the server, which shuts down gracefully and
+  // then stops the database; the database must not receive that SIGINT itself.
+  const child = spawn(process.execPath, [childScript(), args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => {
