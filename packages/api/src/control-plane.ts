@@ -43,10 +43,7 @@ export class ControlPlane implements Transport {
   }
 
   async enqueue(items: EnqueueItem[]): Promise<EnqueueResult[]> {
-    const results =
-      items.length === 1
-        ? [await jobEnqueue(this.opts.sql, { ...(items[0] as EnqueueItem), maxPayloadBytes: this.opts.maxPayloadBytes })]
-        : await jobEnqueueMany(this.opts.sql, { items, maxPayloadBytes: this.opts.maxPayloadBytes });
+    const results = await jobEnqueueMany(this.opts.sql, { items, maxPayloadBytes: this.opts.maxPayloadBytes });
     for (const r of results) if (r.created) this.opts.metrics.enqueued.inc({ queue: r.job.queue });
     return results;
   }

@@ -1,5 +1,4 @@
 import type { ClaimedJob } from '@pgdispatch/core/types';
-import { listensTo } from '@pgdispatch/core/roles';
 import type { Sql } from '@pgdispatch/engine/db';
 import { jobClaim } from '@pgdispatch/engine/queries/job-claim';
 import { jobReleaseMany } from '@pgdispatch/engine/queries/job-release';
@@ -164,7 +163,8 @@ export class Dispatcher {
     for (const job of jobs) {
       while (i < group.length && (group[i]!.done || group[i]!.jobs.length >= group[i]!.max)) i++;
       const w = group[i];
-      if (w && listensTo(w.queues, job.queue)) w.jobs.push(job);
+      // A group shares one queue set, so any waiter in it can take any job the claim returned.
+      if (w) w.jobs.push(job);
       else orphans.push(job);
     }
     for (const w of group) if (w.jobs.length > 0) this.finish(w);

@@ -92,7 +92,7 @@ try {
     await explain(sql, `jobClaim({ queues: ['q3', 'q7'], limit: ${LIMIT} }) — CLAIM_LISTED_SQL, generic plan`, CLAIM_LISTED_SQL, [['q3', 'q7'], LIMIT, LEASE_MS], {
       genericTypes: 'text[], bigint, float8',
     });
-    await explain(sql, `claim of a queue with a concurrency limit (room ${LIMIT}) — CLAIM_LIMITED_SQL`, CLAIM_LIMITED_SQL, ['q3', LIMIT, LEASE_MS]);
+    await explain(sql, `claim of a queue with a concurrency limit (room ${LIMIT}) — CLAIM_LIMITED_SQL`, CLAIM_LIMITED_SQL, [LIMIT, LEASE_MS, 'q3']);
   } finally {
     await closeDb(sql);
   }

@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import type { z } from 'zod';
 import { DispatchError } from '@pgdispatch/core/errors';
 import {
   INTERNAL_ROUTES,
@@ -30,10 +29,9 @@ const leaseLost = (id: number) => new DispatchError('lease_lost', `lease on job 
 export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number }) {
   const app = new Hono<{ Variables: AuthVariables }>();
   const jobId = (raw: string | undefined) => parseWith(jobIdParamSchema, { id: raw }, 'job id').id;
-  const body = <S extends z.ZodType>(c: Parameters<typeof parseJson>[0], s: S) => parseJson(c, s);
 
   app.post(INTERNAL_ROUTES.dequeue, async (c) => {
-    const req = await body(c, dequeueRequestSchema);
+    const req = await parseJson(c, dequeueRequestSchema);
     const queues = allowedQueues(c.get('worker'), req.queues);
     const signal = c.req.raw.signal;
     const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal });
@@ -46,36 +44,36 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
   });
 
   app.post(INTERNAL_ROUTES.heartbeat, async (c) => {
-    const req = await body(c, heartbeatRequestSchema);
+    const req = await parseJson(c, heartbeatRequestSchema);
     return c.json({ items: await deps.control.heartbeat(req.items) });
   });
 
   app.post(INTERNAL_ROUTES.release, async (c) => {
-    const req = await body(c, releaseRequestSchema);
+    const req = await parseJson(c, releaseRequestSchema);
     return c.json({ items: await deps.control.release(req.items) });
   });
 
   app.post(INTERNAL_ROUTES.complete, async (c) => {
     const id = jobId(c.req.param('id'));
-    const req = await body(c, completeRequestSchema);
+    const req = await parseJson(c, completeRequestSchema);
     const out = await deps.control.complete({ id, leaseToken: req.leaseToken, result: req.result });
     if (!out.ok) throw leaseLost(id);
     return c.json(out);
   });
 
   app.post(INTERNAL_ROUTES.completeMany, async (c) => {
-    const req = await body(c, completeManyRequestSchema);
+    const req = await parseJson(c, completeManyRequestSchema);
     return c.json({ items: await deps.control.completeMany(req.items) });
   });
 
   app.post(INTERNAL_ROUTES.failMany, async (c) => {
-    const req = await body(c, failManyRequestSchema);
+    const req = await parseJson(c, failManyRequestSchema);
     return c.json({ items: await deps.control.failMany(req.items) });
   });
 
   app.post(INTERNAL_ROUTES.fail, async (c) => {
     const id = jobId(c.req.param('id'));
-    const req = await body(c, failRequestSchema);
+    const req = await parseJson(c, failRequestSchema);
     const out = await deps.control.fail({ id, leaseToken: req.leaseToken, error: req.error, retryable: req.retryable });
     if (!out.ok) throw leaseLost(id);
     return c.json(out);
@@ -83,27 +81,27 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
 
   app.post(INTERNAL_ROUTES.stepsLoad, async (c) => {
     const id = jobId(c.req.param('id'));
-    const req = await body(c, stepsLoadRequestSchema);
+    const req = await parseJson(c, stepsLoadRequestSchema);
     return c.json({ steps: await deps.control.loadSteps({ id, leaseToken: req.leaseToken }) });
   });
 
   app.post(INTERNAL_ROUTES.stepSave, async (c) => {
     const id = jobId(c.req.param('id'));
-    const req = await body(c, stepSaveRequestSchema);
+    const req = await parseJson(c, stepSaveRequestSchema);
     await deps.control.saveStep({ id, leaseToken: req.leaseToken, name: req.name, result: req.result ?? null });
     return c.json({ ok: true });
   });
 
   app.post(INTERNAL_ROUTES.progress, async (c) => {
     const id = jobId(c.req.param('id'));
-    const req = await body(c, progressRequestSchema);
+    const req = await parseJson(c, progressRequestSchema);
     await deps.control.progress({ id, leaseToken: req.leaseToken, data: req.data ?? null });
     return c.json({ ok: true });
   });
 
   app.post(INTERNAL_ROUTES.children, async (c) => {
     const id = jobId(c.req.param('id'));
-    const req = await body(c, childEnqueueRequestSchema);
+    const req = await parseJson(c, childEnqueueRequestSchema);
     allowedQueues(c.get('worker'), [req.job.queue]); // a credential's queues bound its children too
     const out = await deps.control.enqueueChild({ id, leaseToken: req.leaseToken, key: req.key, job: req.job });
     return c.json(out, out.created ? 201 : 200);

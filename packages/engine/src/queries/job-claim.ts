@@ -112,17 +112,9 @@ export const CLAIM_LISTED_SQL = `with candidates as (
        from picked where j.id = picked.id
      returning ${CLAIMED_RETURNING}`;
 
-/** The claim statement for one queue with a concurrency limit ($1 queue, $2 room, $3 lease ms). */
-export const CLAIM_LIMITED_SQL = `with picked as (
-         select id from jobs
-          where queue = $1 and state in ('queued', 'retry_waiting') and run_at <= now()
-          order by priority, run_at, id
-          limit $2
-          for update skip locked
-       )
-       update jobs j set ${claimSet('$3')}
-         from picked where j.id = picked.id
-       returning ${CLAIMED_RETURNING}`;
+/** The claim statement for one queue with a concurrency limit ($1 room, $2 lease ms, $3 queue). */
+export const CLAIM_LIMITED_SQL = claimAll(`
+          and queue = $3`);
 
 function claimUnlimited(exec: Exec, listed: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
   if (listed === null) {
@@ -143,6 +135,6 @@ function claimLimited(exec: Exec, queue: string, limit: number, leaseMs: number)
       select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
     const room = Math.min(limit, q.limit - (running?.n ?? 0));
     if (room <= 0) return [];
-    return pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [queue, room, leaseMs] as never[]));
+    return pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[]));
   });
 }
