@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../packages/core/src/config.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../packages/engine/src/embedded.js';
-import { silentLogger } from '../../packages/worker/src/log.js';
+import { silentLogger } from '../../packages/core/src/log.js';
 import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
 import { waitFor } from '../helpers/processes.js';
 

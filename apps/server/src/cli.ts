@@ -4,7 +4,7 @@ import { ConfigError } from '@pgdispatch/core/config';
 import { DispatchError } from '@pgdispatch/core/errors';
 import { PgDispatchClient } from '@pgdispatch/client/client';
 import { mintWorkerToken } from '@pgdispatch/api/tokens';
-import { createJsonLogger } from '@pgdispatch/worker/log';
+import { createJsonLogger } from '@pgdispatch/core/log';
 import { cliDefaults, loadConfig } from './config.js';
 import { openDatabase } from './database.js';
 import { startServer } from './serve.js';

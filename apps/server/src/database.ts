@@ -2,7 +2,7 @@ import type { Config } from '@pgdispatch/core/config';
 import { closeDb, createDb, type Sql } from '@pgdispatch/engine/db';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '@pgdispatch/engine/embedded';
 import { migrate } from '@pgdispatch/engine/migrator';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 
 export interface Database {
   sql: Sql;

@@ -1,11 +1,11 @@
 import type { Config } from '@pgdispatch/core/config';
 import type { RolePlan } from '@pgdispatch/core/roles';
 import type { Transport } from '@pgdispatch/core/transport';
-import type { Metrics } from '@pgdispatch/api/metrics';
 import { HttpTransport } from '@pgdispatch/worker/http-transport';
 import { loadTaskRegistry } from '@pgdispatch/worker/load-tasks';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 import { WorkerRuntime } from '@pgdispatch/worker/runtime';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface Executor {
   stop(): Promise<void>;
@@ -16,7 +16,7 @@ export interface Executor {
  * Starts the worker runtime: in-process transport in role all (the control plane itself), HTTP to
  * API_URL in role worker. Tasks: the built-ins plus TASKS_MODULE.
  */
-export async function startExecutor(deps: { config: Readonly<Config>; plan: RolePlan; log: Logger; metrics: Metrics; transport?: Transport }): Promise<Executor> {
+export async function startExecutor(deps: { config: Readonly<Config>; plan: RolePlan; log: Logger; metrics: WorkerMetrics; transport?: Transport }): Promise<Executor> {
   const { config, plan, log, metrics } = deps;
   const registry = await loadTaskRegistry(config.TASKS_MODULE ? { tasksModule: config.TASKS_MODULE } : {});
   log.info('tasks registered', { tasks: registry.names(), module: config.TASKS_MODULE ?? null });
@@ -32,12 +32,12 @@ export async function startExecutor(deps: { config: Readonly<Config>; plan: Role
     dequeueWaitMs: config.DEQUEUE_MAX_WAIT_MS,
     log,
     onJobFinished: (e) => {
-      metrics.workerJobs.inc({ queue: e.job.queue, outcome: e.outcome });
-      metrics.workerDuration.observe({ queue: e.job.queue }, e.durationMs / 1000);
+      metrics.jobs.inc({ queue: e.job.queue, outcome: e.outcome });
+      metrics.duration.observe({ queue: e.job.queue }, e.durationMs / 1000);
     },
   });
   runtime.start();
-  const timer = setInterval(() => metrics.workerInFlight.set(runtime.stats().inFlight), 1_000);
+  const timer = setInterval(() => metrics.inFlight.set(runtime.stats().inFlight), 1_000);
   timer.unref();
   return {
     stop: async () => {

@@ -1,7 +1,7 @@
 import type { Config } from '@pgdispatch/core/config';
 import type { Sql } from '@pgdispatch/engine/db';
 import { jobPurge, jobReapExpiredLeases } from '@pgdispatch/engine/queries/job-maintenance';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 
 /** Purge runs less often than the reaper: retention is measured in hours, leases in seconds. */
 const PURGE_INTERVAL_MS = 60_000;

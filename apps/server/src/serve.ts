@@ -1,5 +1,6 @@
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '@pgdispatch/core/config';
 import { resolveRole, type RolePlan } from '@pgdispatch/core/roles';
 import { createApp } from '@pgdispatch/api/app';
@@ -10,11 +11,12 @@ import { Metrics } from '@pgdispatch/api/metrics';
 import { healthRoutes } from '@pgdispatch/api/routes/health';
 import { errorHandler, notFoundHandler } from '@pgdispatch/api/errors';
 import { queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
-import { createJsonLogger, type Logger } from '@pgdispatch/worker/log';
+import { createJsonLogger, type Logger } from '@pgdispatch/core/log';
 import type { Transport } from '@pgdispatch/core/transport';
 import { openDatabase, type Database } from './database.js';
 import { startMaintenance } from './maintenance.js';
 import { startExecutor, type Executor } from './executor.js';
+import { workerMetrics } from './worker-metrics.js';
 import { serverVersion } from './version.js';
 
 export interface RunningServer {
@@ -49,7 +51,11 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   const plan = resolveRole(config);
   const log = opts.log ?? createJsonLogger({ level: config.LOG_LEVEL, base: { role: plan.role } });
   const version = serverVersion();
-  const metrics = new Metrics();
+  // One registry per process: the control plane's metrics (roles all/api), the executor's
+  // (roles all/worker) and Node's defaults.
+  const metrics = plan.needsDatabase ? new Metrics() : undefined;
+  const registry = metrics?.registry ?? new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pgdispatch_' });
   // Shutdown order, by phase: executor (finish or release in-flight jobs while the database is
   // up) → dispatcher (answer waiting long-polls) → HTTP → maintenance/events → database last.
   const phases: Record<'executor' | 'dispatch' | 'http' | 'background' | 'database', (() => Promise<void>)[]> = {
@@ -65,7 +71,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   let app: Hono;
 
   try {
-    if (plan.needsDatabase) {
+    if (metrics) {
       db = await openDatabase(config, log);
       const database = db;
       phases.database.push(() => database.close());
@@ -102,15 +108,15 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         bodyLimitBytes: config.BODY_LIMIT_BYTES,
         dequeueMaxWaitMs: config.DEQUEUE_MAX_WAIT_MS,
       });
-      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics, transport: control as Transport });
+      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control as Transport });
     } else {
       // Role worker: health and metrics only; readiness = the runtime is running.
-      executor = await startExecutor({ config, plan, log, metrics });
+      executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry) });
       const running = executor;
       app = new Hono();
       app.onError(errorHandler(log));
       app.notFound(notFoundHandler);
-      app.route('/', healthRoutes({ role: plan.role, version, listenQueues: plan.queues, metrics, readiness: () => running.readiness() }));
+      app.route('/', healthRoutes({ role: plan.role, version, listenQueues: plan.queues, registry, readiness: () => running.readiness() }));
     }
     if (executor) {
       const ex = executor;

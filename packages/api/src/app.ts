@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { ApiKey, WorkerKey } from '@pgdispatch/core/config';
 import type { Sql } from '@pgdispatch/engine/db';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 import type { ControlPlane } from './control-plane.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import type { JobEvents } from './job-events.js';
@@ -43,6 +43,7 @@ export function createApp(deps: AppDeps): Hono {
     role: deps.role,
     version: deps.version,
     listenQueues: deps.listenQueues,
+    registry: deps.metrics.registry,
     metrics: deps.metrics,
     sql: deps.sql,
     unattendedQueues: (q) => deps.control.unattendedQueues(q),

@@ -3,7 +3,7 @@ import type { Sql } from '@pgdispatch/engine/db';
 import { jobClaim } from '@pgdispatch/engine/queries/job-claim';
 import { jobReleaseMany } from '@pgdispatch/engine/queries/job-release';
 import { listenForJobs, type Listener } from '@pgdispatch/engine/notify';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 
 export interface DispatcherOptions {
   sql: Sql;

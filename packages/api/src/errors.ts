@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { DispatchError, type ErrorCode } from '@pgdispatch/core/errors';
 import { toDispatchError } from '@pgdispatch/engine/pg-errors';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 
 /** The one mapping from error codes to HTTP statuses. */
 export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {

@@ -1,6 +1,6 @@
 import type { Sql } from '@pgdispatch/engine/db';
 import { EVENTS_CHANNEL } from '@pgdispatch/engine/queries/job-events';
-import type { Logger } from '@pgdispatch/worker/log';
+import type { Logger } from '@pgdispatch/core/log';
 
 /**
  * Fans out job events (progress) from NOTIFY to SSE subscribers of this process. One LISTEN per

@@ -1,6 +1,10 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Prometheus metrics of one process; a registry per instance so tests never collide. */
+/**
+ * Prometheus metrics of the control plane (roles api and all); a registry per instance so tests
+ * never collide. The executor's metrics (apps/server/src/worker-metrics.ts) and Node's default
+ * metrics are registered on the same registry by the server.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly enqueued = new Counter({ name: 'pgdispatch_jobs_enqueued_total', help: 'Jobs enqueued (created)', labelNames: ['queue'], registers: [this.registry] });
@@ -27,19 +31,4 @@ export class Metrics {
   readonly released = new Counter({ name: 'pgdispatch_jobs_released_total', help: 'Claimed jobs released without an attempt', registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'pgdispatch_queue_depth', help: 'Jobs by queue and live state', labelNames: ['queue', 'state'], registers: [this.registry] });
   readonly oldestWaiting = new Gauge({ name: 'pgdispatch_queue_oldest_waiting_seconds', help: 'Age of the oldest runnable job', labelNames: ['queue'], registers: [this.registry] });
-
-  /** Executor side (roles worker and all): outcomes and handler durations as the worker saw them. */
-  readonly workerJobs = new Counter({ name: 'pgdispatch_worker_jobs_total', help: 'Jobs handled by this process, by outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
-  readonly workerDuration = new Histogram({
-    name: 'pgdispatch_worker_job_duration_seconds',
-    help: 'Handler start to reported outcome',
-    labelNames: ['queue'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
-    registers: [this.registry],
-  });
-  readonly workerInFlight = new Gauge({ name: 'pgdispatch_worker_in_flight', help: 'Handlers running in this process', registers: [this.registry] });
-
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pgdispatch_' });
-  }
 }

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { invalidRequest } from '@pgdispatch/core/errors';
 import { queueNameSchema } from '@pgdispatch/core/queue-name';
 import { JOB_STATES } from '@pgdispatch/core/types';
-import { jobIdParamSchema } from '@pgdispatch/worker/internal-api';
+import { jobIdParamSchema } from '@pgdispatch/core/internal-api';
 
 /** Public API request schemas: they validate requests and generate /openapi.json. */
 export const enqueueBody = z

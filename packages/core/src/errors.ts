@@ -43,3 +43,5 @@ export const invalidRequest = (message: string, details?: unknown) =>
   new DispatchError('invalid_request', message, { details });
 export const notFound = (what: string, id: string | number) =>
   new DispatchError('not_found', `${what} ${id} not found`, { details: { [what]: id } });
+/** The one lease_lost error: a holder's write named a lease token the job no longer has. */
+export const leaseLost = (id: number) => new DispatchError('lease_lost', `lease on job ${id} is no longer held`, { details: { id } });

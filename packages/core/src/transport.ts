@@ -17,9 +17,21 @@ export interface DequeueRequest {
   signal?: AbortSignal;
 }
 
-export type LeaseOutcome = { id: number; ok: true } | { id: number; ok: false; code: 'lease_lost' };
-export type HeartbeatReply = { id: number; ok: true; cancelRequested: boolean } | { id: number; ok: false; code: 'lease_lost' };
-export type FailReply = { id: number; ok: true; state: JobState } | { id: number; ok: false; code: 'lease_lost' };
+/** The per-item answer of a fenced write whose lease is no longer held: it changed nothing. */
+export interface LeaseLostItem {
+  id: number;
+  ok: false;
+  code: 'lease_lost';
+}
+/** The per-item answer of a fenced write (complete, release): done, or fenced off. */
+export type LeaseOutcome = { id: number; ok: true } | LeaseLostItem;
+export type HeartbeatReply = { id: number; ok: true; cancelRequested: boolean } | LeaseLostItem;
+export type FailReply = { id: number; ok: true; state: JobState } | LeaseLostItem;
+
+/** The one way to build a lease_lost item (batch replies, fake transports). */
+export function leaseLostItem(id: number): LeaseLostItem {
+  return { id, ok: false, code: 'lease_lost' };
+}
 
 export interface ChildJob {
   queue: string;
@@ -32,8 +44,11 @@ export interface ChildJob {
 
 /**
  * How an executor talks to the control plane. Two implementations share it: in-process (role
- * all, in packages/api) and HTTP (role worker, in packages/worker). Methods that concern one job
- * throw DispatchError('lease_lost') when the lease is no longer held; batch methods report per item.
+ * all: packages/api's ControlPlane) and HTTP (role worker: packages/worker's HttpTransport, over
+ * the routes and schemas of internal-api.ts). Methods that concern one job throw
+ * `leaseLost(id)` (DispatchError 'lease_lost') when the lease is no longer held; complete, fail
+ * and the batch methods report per item. Every implementation must pass the conformance suite
+ * (packages/api/src/conformance/).
  */
 export interface Transport {
   dequeue(req: DequeueRequest): Promise<ClaimedJob[]>;

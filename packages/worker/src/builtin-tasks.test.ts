@@ -5,7 +5,7 @@ import { httpRequestTask, noopTask, sleepTask, HTTP_BODY_MAX_BYTES } from './bui
 import { createJobContext } from './context.js';
 import type { JobContext } from './context.js';
 import { declaresNonRetryable, JobCancelledError } from './errors.js';
-import { silentLogger } from './log.js';
+import { silentLogger } from '@pgdispatch/core/log';
 import { WorkerRuntime } from './runtime.js';
 import { FakeTransport, waitFor } from './testing/fake-transport.js';
 import { json, startTestServer } from './testing/http-server.js';

@@ -9,8 +9,8 @@ import { isDispatchError } from '@pgdispatch/core/errors';
 import type { ChildJob, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob } from '@pgdispatch/core/types';
 import { toJsonValue } from './json.js';
-import { childLogger } from './log.js';
-import type { Logger } from './log.js';
+import { childLogger } from '@pgdispatch/core/log';
+import type { Logger } from '@pgdispatch/core/log';
 
 /** Longest step name, in characters (derived child keys add a prefix and a counter). */
 export const STEP_NAME_MAX = 128;

@@ -30,8 +30,8 @@ import {
   releaseResponseSchema,
   stepSaveResponseSchema,
   stepsLoadResponseSchema,
-} from './internal-api.js';
-import type { InternalRoute } from './internal-api.js';
+} from '@pgdispatch/core/internal-api';
+import type { InternalRoute } from '@pgdispatch/core/internal-api';
 
 export interface HttpTransportOptions {
   /** Base URL of the api tier, e.g. `http://pgdispatch:8080` (a path prefix is kept). */

@@ -1,6 +1,6 @@
 /** JSON helpers shared by the context (step results) and the runtime (job results, errors). */
 import type { JobError } from '@pgdispatch/core/types';
-import { LIMITS } from './internal-api.js';
+import { LIMITS } from '@pgdispatch/core/internal-api';
 import { NonRetryableError } from './errors.js';
 
 /**

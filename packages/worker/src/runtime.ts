@@ -8,15 +8,15 @@
  */
 import { backoffDelayMs } from '@pgdispatch/core/backoff';
 import type { BackoffPolicy } from '@pgdispatch/core/backoff';
-import { DispatchError, isDispatchError } from '@pgdispatch/core/errors';
+import { isDispatchError, leaseLost } from '@pgdispatch/core/errors';
 import type { LeaseRef, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob } from '@pgdispatch/core/types';
 import { createJobContext } from './context.js';
 import { declaresNonRetryable, JobCancelledError, NonRetryableError, WorkerShutdownError } from './errors.js';
-import { LIMITS } from './internal-api.js';
+import { LIMITS } from '@pgdispatch/core/internal-api';
 import { toJobError, toJsonValue } from './json.js';
-import { silentLogger } from './log.js';
-import type { Logger } from './log.js';
+import { silentLogger } from '@pgdispatch/core/log';
+import type { Logger } from '@pgdispatch/core/log';
 import { TaskRegistry } from './task.js';
 import type { TaskDefinition } from './task.js';
 import { abortableSleep, chunk, withTimeout } from './timing.js';
@@ -409,7 +409,7 @@ export class WorkerRuntime {
             // A job whose outcome is in flight may simply be finished by now: not a lost lease.
             if (h.reporting) continue;
             h.lost = true;
-            h.controller.abort(new DispatchError('lease_lost', `lease on job ${r.id} was lost`, { details: { id: r.id } }));
+            h.controller.abort(leaseLost(r.id));
             this.#log.warn('lease lost; aborting the handler', { jobId: r.id, task: h.job.task });
           } else if (r.cancelRequested && !h.cancelRequested) {
             h.cancelRequested = true;

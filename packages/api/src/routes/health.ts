@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { Registry } from 'prom-client';
 import type { Sql } from '@pgdispatch/engine/db';
 import { migrationStatus } from '@pgdispatch/engine/migrator';
 import { queueDepths, queueList } from '@pgdispatch/engine/queries/queue-admin';
@@ -9,9 +10,12 @@ export interface HealthDeps {
   version: string;
   /** Queues this process executes (`*`, a list, or none). */
   listenQueues: '*' | string[];
-  metrics: Metrics;
+  /** What /metrics exports. */
+  registry: Registry;
   /** Absent in role worker: readiness is then the process's own. */
   sql?: Sql;
+  /** Queue depth gauges, refreshed from `sql` on every scrape (with `sql`). */
+  metrics?: Metrics;
   /** Which of these queues no executor asked work for lately (api/all roles). */
   unattendedQueues?: (queues: string[]) => string[];
   /** Extra readiness facts (a worker reports whether it reaches the api). */
@@ -55,23 +59,24 @@ export function healthRoutes(deps: HealthDeps) {
   });
 
   app.get('/metrics', async (c) => {
-    if (deps.sql) {
+    const { sql, metrics } = deps;
+    if (sql && metrics) {
       try {
-        const rows = await queueDepths(deps.sql);
-        deps.metrics.queueDepth.reset();
-        deps.metrics.oldestWaiting.reset();
+        const rows = await queueDepths(sql);
+        metrics.queueDepth.reset();
+        metrics.oldestWaiting.reset();
         const oldest = new Map<string, number>();
         for (const r of rows) {
-          deps.metrics.queueDepth.set({ queue: r.queue, state: r.state }, r.n);
+          metrics.queueDepth.set({ queue: r.queue, state: r.state }, r.n);
           if (r.state !== 'running') oldest.set(r.queue, Math.max(oldest.get(r.queue) ?? 0, r.oldestSeconds));
         }
-        for (const [queue, seconds] of oldest) deps.metrics.oldestWaiting.set({ queue }, seconds);
+        for (const [queue, seconds] of oldest) metrics.oldestWaiting.set({ queue }, seconds);
       } catch {
         // Depth gauges keep their last values while the database is away; counters still export.
       }
     }
-    c.header('Content-Type', deps.metrics.registry.contentType);
-    return c.body(await deps.metrics.registry.metrics());
+    c.header('Content-Type', deps.registry.contentType);
+    return c.body(await deps.registry.metrics());
   });
   return app;
 }

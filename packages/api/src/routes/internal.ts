@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { DispatchError } from '@pgdispatch/core/errors';
+import { leaseLost } from '@pgdispatch/core/errors';
 import {
   INTERNAL_ROUTES,
   childEnqueueRequestSchema,
@@ -14,13 +14,11 @@ import {
   releaseRequestSchema,
   stepSaveRequestSchema,
   stepsLoadRequestSchema,
-} from '@pgdispatch/worker/internal-api';
+} from '@pgdispatch/core/internal-api';
 import type { ControlPlane } from '../control-plane.js';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { allowedQueues } from '../tokens.js';
 import { parseJson, parseWith } from '../schemas.js';
-
-const leaseLost = (id: number) => new DispatchError('lease_lost', `lease on job ${id} is no longer held`, { details: { id } });
 
 /**
  * /internal/v1 for workers. Every lease-scoped write names its lease token; a stale one is a

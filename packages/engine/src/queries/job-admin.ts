@@ -1,4 +1,4 @@
-import { DispatchError, invalidRequest, notFound } from '@pgdispatch/core/errors';
+import { DispatchError, invalidRequest, leaseLost, notFound } from '@pgdispatch/core/errors';
 import { isValidQueueName } from '@pgdispatch/core/queue-name';
 import { JOB_STATES } from '@pgdispatch/core/types';
 import type { Job, JobState } from '@pgdispatch/core/types';
@@ -78,6 +78,6 @@ export async function jobRetry(exec: Exec, params: { id: number }): Promise<Job>
 export async function jobAssertLease(exec: Exec, params: { id: number; leaseToken: string }): Promise<{ queue: string; attempt: number }> {
   const [row] = await pg(exec<{ queue: string; attempt: number }[]>`
     select queue, attempt from jobs where id = ${params.id} and lease_token = ${params.leaseToken}::uuid and state = 'running' for share`);
-  if (!row) throw new DispatchError('lease_lost', `lease on job ${params.id} is no longer held`, { details: { id: params.id } });
+  if (!row) throw leaseLost(params.id);
   return row;
 }

@@ -1,19 +1,17 @@
+import { leaseLostItem, type LeaseOutcome, type LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
-import type { LeaseRef } from './job-heartbeat.js';
 
 export interface CompleteItem extends LeaseRef {
   result?: unknown;
 }
-
-export type FencedOutcome = { id: number; ok: true } | { id: number; ok: false; code: 'lease_lost' };
 
 /**
  * Marks many jobs succeeded in one statement. Fencing: only a row whose lease_token still matches
  * and is running changes; the others are reported `lease_lost` without failing the batch.
  * Results travel as text[] and are cast per row, so one round trip serves the whole batch.
  */
-export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[] }): Promise<FencedOutcome[]> {
+export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[] }): Promise<LeaseOutcome[]> {
   const { items } = params;
   if (items.length === 0) return [];
   const rows = await pg(exec.unsafe<{ id: number }[]>(
@@ -27,13 +25,13 @@ export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[
   return fencedOutcomes(items, rows);
 }
 
-export function fencedOutcomes(items: readonly { id: number }[], rows: readonly { id: number }[]): FencedOutcome[] {
+export function fencedOutcomes(items: readonly { id: number }[], rows: readonly { id: number }[]): LeaseOutcome[] {
   const done = new Set(rows.map((r) => r.id));
-  return items.map((i) => (done.has(i.id) ? { id: i.id, ok: true } : { id: i.id, ok: false, code: 'lease_lost' }));
+  return items.map((i) => (done.has(i.id) ? { id: i.id, ok: true } : leaseLostItem(i.id)));
 }
 
 /** Single-job completion; see jobCompleteMany. */
-export async function jobComplete(exec: Exec, params: CompleteItem): Promise<FencedOutcome> {
+export async function jobComplete(exec: Exec, params: CompleteItem): Promise<LeaseOutcome> {
   const [out] = await jobCompleteMany(exec, { items: [params] });
-  return out as FencedOutcome;
+  return out as LeaseOutcome;
 }

@@ -1,4 +1,4 @@
-import { DispatchError } from '@pgdispatch/core/errors';
+import { DispatchError, leaseLost } from '@pgdispatch/core/errors';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 
@@ -26,5 +26,5 @@ export async function jobProgress(exec: Exec, params: { id: number; leaseToken: 
   const rows = await pg(exec<{ ok: number }[]>`
     select 1 as ok, pg_notify(${EVENTS_CHANNEL}, ${payload}) from jobs
      where id = ${params.id} and lease_token = ${params.leaseToken}::uuid and state = 'running'`);
-  if (rows.length === 0) throw new DispatchError('lease_lost', `lease on job ${params.id} is no longer held`, { details: { id: params.id } });
+  if (rows.length === 0) throw leaseLost(params.id);
 }

@@ -1,9 +1,9 @@
 import { backoffDelayMs } from '@pgdispatch/core/backoff';
+import { leaseLostItem, type LeaseLostItem, type LeaseRef } from '@pgdispatch/core/transport';
 import type { JobError, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
 import { pg } from '../pg-errors.js';
-import type { LeaseRef } from './job-heartbeat.js';
 
 export interface FailItem extends LeaseRef {
   error: JobError;
@@ -11,7 +11,8 @@ export interface FailItem extends LeaseRef {
   retryable?: boolean;
 }
 
-export type FailOutcome = { id: number; ok: true; state: JobState; runAt: Date | null } | { id: number; ok: false; code: 'lease_lost' };
+/** The Transport's FailReply plus the retry time (the control plane does not forward it). */
+export type FailOutcome = { id: number; ok: true; state: JobState; runAt: Date | null } | LeaseLostItem;
 
 /**
  * Records failures, fenced by lease token. Each job goes to retry_waiting with run_at = now() +
@@ -55,7 +56,7 @@ export async function jobFailMany(exec: Exec, params: { items: FailItem[]; rando
     const out = new Map(updated.map((u) => [u.id, u]));
     return items.map((i): FailOutcome => {
       const u = out.get(i.id);
-      return u ? { id: i.id, ok: true, state: u.state, runAt: u.state === 'retry_waiting' ? u.runAt : null } : { id: i.id, ok: false, code: 'lease_lost' };
+      return u ? { id: i.id, ok: true, state: u.state, runAt: u.state === 'retry_waiting' ? u.runAt : null } : leaseLostItem(i.id);
     });
   });
 }

@@ -1,12 +1,9 @@
+import { leaseLostItem, type LeaseLostItem, type LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 
-export interface LeaseRef {
-  id: number;
-  leaseToken: string;
-}
-
-export type HeartbeatOutcome = { id: number; ok: true; cancelRequested: boolean; leaseExpiresAt: Date } | { id: number; ok: false; code: 'lease_lost' };
+/** The Transport's HeartbeatReply plus the new expiry (the control plane does not forward it). */
+export type HeartbeatOutcome = { id: number; ok: true; cancelRequested: boolean; leaseExpiresAt: Date } | LeaseLostItem;
 
 /**
  * Extends the leases of many running jobs in one statement, fenced by lease token: a stale
@@ -25,7 +22,7 @@ export async function jobHeartbeatMany(exec: Exec, params: { items: LeaseRef[]; 
   const byId = new Map(rows.map((r) => [r.id, r]));
   return params.items.map((i) => {
     const r = byId.get(i.id);
-    return r ? { id: i.id, ok: true, cancelRequested: r.cancelRequested, leaseExpiresAt: r.leaseExpiresAt } : { id: i.id, ok: false, code: 'lease_lost' };
+    return r ? { id: i.id, ok: true, cancelRequested: r.cancelRequested, leaseExpiresAt: r.leaseExpiresAt } : leaseLostItem(i.id);
   });
 }
 

@@ -1,8 +1,7 @@
+import type { LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
-import type { FencedOutcome } from './job-complete.js';
 import { fencedOutcomes } from './job-complete.js';
-import type { LeaseRef } from './job-heartbeat.js';
 
 /**
  * Returns running jobs to queued without spending an attempt (attempt - 1): used on graceful
@@ -11,7 +10,7 @@ import type { LeaseRef } from './job-heartbeat.js';
  * A job whose cancel was requested while it ran ends `cancelled` instead: queuing it again would
  * run a job the user already cancelled.
  */
-export async function jobReleaseMany(exec: Exec, params: { items: LeaseRef[] }): Promise<FencedOutcome[]> {
+export async function jobReleaseMany(exec: Exec, params: { items: LeaseRef[] }): Promise<LeaseOutcome[]> {
   const { items } = params;
   if (items.length === 0) return [];
   const rows = await pg(exec.unsafe<{ id: number }[]>(

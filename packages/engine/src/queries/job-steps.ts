@@ -1,4 +1,4 @@
-import { DispatchError } from '@pgdispatch/core/errors';
+import { leaseLost } from '@pgdispatch/core/errors';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 
@@ -23,7 +23,7 @@ export async function jobStepSave(exec: Exec, params: { id: number; leaseToken: 
       on conflict (job_id, name) do nothing
     )
     select 1 as ok from holder`);
-  if (rows.length === 0) throw new DispatchError('lease_lost', `lease on job ${params.id} is no longer held`, { details: { id: params.id } });
+  if (rows.length === 0) throw leaseLost(params.id);
 }
 
 /** Every checkpointed step of a job: name → result. */

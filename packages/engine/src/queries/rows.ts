@@ -1,5 +1,3 @@
-import type { ClaimedJob, Job, JobState } from '@pgdispatch/core/types';
-
 /** Column list of a full job row, aliased to the Job shape (no per-row transform on hot paths). */
 export const JOB_COLUMNS = `id, queue, task, payload, state, priority, run_at as "runAt", attempt,
   max_attempts as "maxAttempts", lease_token as "leaseToken", lease_expires_at as "leaseExpiresAt",
@@ -10,9 +8,3 @@ export const JOB_COLUMNS = `id, queue, task, payload, state, priority, run_at as
 /** RETURNING list of a claim (`update jobs j … returning`), aliased to ClaimedJob. */
 export const CLAIMED_RETURNING = `j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts as "maxAttempts",
   j.lease_token as "leaseToken", j.lease_expires_at as "leaseExpiresAt"`;
-
-export type JobRow = Job;
-export type ClaimedRow = ClaimedJob;
-
-/** Per-item outcome of a fenced batch write. */
-export type ItemOutcome<T = { state: JobState }> = ({ id: number; ok: true } & T) | { id: number; ok: false; code: 'lease_lost' };

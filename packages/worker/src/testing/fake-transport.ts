@@ -4,7 +4,7 @@
  * or the real control plane, which have their own tests.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
+import { leaseLostItem, type ChildJob, type DequeueRequest, type FailReply, type HeartbeatReply, type LeaseOutcome, type LeaseRef, type Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob, JobError } from '@pgdispatch/core/types';
 
 export interface FakeJobInput {
@@ -85,19 +85,19 @@ export class FakeTransport implements Transport {
   async heartbeat(items: LeaseRef[]): Promise<HeartbeatReply[]> {
     this.heartbeats++;
     return items.map((i) =>
-      this.#holds(i) ? { id: i.id, ok: true, cancelRequested: this.cancelRequested.has(i.id) } : { id: i.id, ok: false, code: 'lease_lost' },
+      this.#holds(i) ? { id: i.id, ok: true, cancelRequested: this.cancelRequested.has(i.id) } : leaseLostItem(i.id),
     );
   }
 
   async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
-    if (!this.#holds(item)) return { id: item.id, ok: false, code: 'lease_lost' };
+    if (!this.#holds(item)) return leaseLostItem(item.id);
     this.leases.delete(item.id);
     this.completed.set(item.id, item.result);
     return { id: item.id, ok: true };
   }
 
   async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {
-    if (!this.#holds(item)) return { id: item.id, ok: false, code: 'lease_lost' };
+    if (!this.#holds(item)) return leaseLostItem(item.id);
     this.leases.delete(item.id);
     this.failed.set(item.id, { error: item.error, retryable: item.retryable });
     return { id: item.id, ok: true, state: this.cancelRequested.has(item.id) ? 'cancelled' : item.retryable ? 'retry_waiting' : 'failed' };
@@ -105,7 +105,7 @@ export class FakeTransport implements Transport {
 
   async release(items: LeaseRef[]): Promise<LeaseOutcome[]> {
     return items.map((i) => {
-      if (!this.#holds(i)) return { id: i.id, ok: false, code: 'lease_lost' };
+      if (!this.#holds(i)) return leaseLostItem(i.id);
       this.leases.delete(i.id);
       this.released.push(i.id);
       return { id: i.id, ok: true };

@@ -1,17 +1,18 @@
 /**
  * The internal API contract between workers and the control plane (`/internal/v1`): route paths
- * and the zod schemas of every request and response body. The worker's HttpTransport and the
- * api's routes import these same definitions (`@pgdispatch/worker/internal-api`), so the two
- * sides cannot drift apart silently.
+ * and the zod schemas of every request and response body. It lives in core because both sides
+ * use it: the worker's HttpTransport and the api's internal routes import these same definitions
+ * (`@pgdispatch/core/internal-api`), so the two cannot drift apart silently, and neither imports
+ * the other. The in-process side of the same contract is the `Transport` interface (transport.ts).
  *
  * Conventions: camelCase JSON, `Authorization: Bearer <worker token>`; every lease-scoped call
  * names its `leaseToken`; a stale one answers `409 { error: { code: 'lease_lost' } }`. Request
  * schemas are strict (unknown fields are a 400), response schemas tolerate additions so an api
  * can grow a field before its workers learn it. Dates travel as ISO strings.
  */
-import { queueNameSchema } from '@pgdispatch/core/queue-name';
-import { JOB_STATES } from '@pgdispatch/core/types';
 import { z } from 'zod';
+import { queueNameSchema } from './queue-name.js';
+import { JOB_STATES } from './types.js';
 
 export const INTERNAL_PREFIX = '/internal/v1';
 
@@ -90,10 +91,9 @@ export const childJobSchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(1000).optional(),
 });
 
-const leaseOutcomeSchema = z.discriminatedUnion('ok', [
-  z.object({ id: jobIdSchema, ok: z.literal(true) }),
-  z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') }),
-]);
+/** The per-item answer of a fenced write whose lease is gone (the other items still go through). */
+const leaseLostItemSchema = z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') });
+const leaseOutcomeSchema = z.discriminatedUnion('ok', [z.object({ id: jobIdSchema, ok: z.literal(true) }), leaseLostItemSchema]);
 const okSchema = z.object({ ok: z.literal(true) });
 
 // ---- requests ----------------------------------------------------------------------------
@@ -136,20 +136,18 @@ export const heartbeatResponseSchema = z.object({
   items: z.array(
     z.discriminatedUnion('ok', [
       z.object({ id: jobIdSchema, ok: z.literal(true), cancelRequested: z.boolean() }),
-      z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') }),
+      leaseLostItemSchema,
     ]),
   ),
 });
 export const releaseResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
-export const completeResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true) });
 /** Per item: ok, or lease_lost for the ones fenced off (the others still complete). */
 export const completeManyResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
-export const failResponseSchema = z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) });
 export const failManyResponseSchema = z.object({
   items: z.array(
     z.discriminatedUnion('ok', [
       z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) }),
-      z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') }),
+      leaseLostItemSchema,
     ]),
   ),
 });
@@ -158,22 +156,3 @@ export const stepSaveResponseSchema = okSchema;
 export const progressResponseSchema = okSchema;
 /** 201 when the child was created, 200 when the key matched an earlier one. */
 export const childEnqueueResponseSchema = z.object({ jobId: jobIdSchema, created: z.boolean() });
-/** Every non-2xx answer. */
-export const errorResponseSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-});
-
-export type DequeueRequestBody = z.input<typeof dequeueRequestSchema>;
-export type HeartbeatRequestBody = z.input<typeof heartbeatRequestSchema>;
-export type ReleaseRequestBody = z.input<typeof releaseRequestSchema>;
-export type CompleteRequestBody = z.input<typeof completeRequestSchema>;
-export type FailRequestBody = z.input<typeof failRequestSchema>;
-export type StepSaveRequestBody = z.input<typeof stepSaveRequestSchema>;
-export type ProgressRequestBody = z.input<typeof progressRequestSchema>;
-export type ChildEnqueueRequestBody = z.input<typeof childEnqueueRequestSchema>;
-/** What the api sends for a dequeue (dates as ISO strings). */
-export type DequeueResponseBody = z.input<typeof dequeueResponseSchema>;
-export type HeartbeatResponseBody = z.input<typeof heartbeatResponseSchema>;
-export type ReleaseResponseBody = z.input<typeof releaseResponseSchema>;
-export type FailResponseBody = z.input<typeof failResponseSchema>;
-export type ChildEnqueueResponseBody = z.input<typeof childEnqueueResponseSchema>;

@@ -1,7 +1,8 @@
 /**
- * The worker's structured logging seam. The runtime and task contexts log through this small
- * interface so the server can plug in its own logger; `createJsonLogger` is a dependency-free
- * default writing one JSON object per line.
+ * The structured logging seam of every package: the api (routes, dispatcher), the worker runtime
+ * and task contexts, and the server all log through this small interface, so the server can plug
+ * in its own logger. `createJsonLogger` is a dependency-free default writing one JSON object per
+ * line; it writes only when called (nothing happens at import).
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
