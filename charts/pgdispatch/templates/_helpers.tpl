@@ -94,6 +94,25 @@ app.kubernetes.io/component: worker
 {{- end -}}
 {{- end -}}
 
+{{/*
+pgdispatch.worker.image: the workers' image. With any of worker.image.repository/tag/digest set it
+is `<worker.image.repository or image.repository>` with the worker's digest or tag (a team image
+with its own tasks); otherwise exactly the api's image.
+*/}}
+{{- define "pgdispatch.worker.image" -}}
+{{- $wi := .Values.worker.image -}}
+{{- if or $wi.repository $wi.tag $wi.digest -}}
+{{- $repo := default .Values.image.repository $wi.repository -}}
+{{- if $wi.digest -}}
+{{- printf "%s@%s" $repo $wi.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion $wi.tag) -}}
+{{- end -}}
+{{- else -}}
+{{- include "pgdispatch.image" . -}}
+{{- end -}}
+{{- end -}}
+
 {{/* pgdispatch.role: the api Deployment's DISPATCH_ROLE (`dispatchRole` "" means all). */}}
 {{- define "pgdispatch.role" -}}
 {{- default "all" .Values.dispatchRole -}}
@@ -175,8 +194,19 @@ the suffix (e.g. the scopes of a generated API key) is appended to generated val
 {{- toYaml .Values.securityContext -}}
 {{- end -}}
 
-{{/* pgdispatch.probes: liveness on /healthz and readiness on /readyz, hitting the pod's own port. */}}
+{{/*
+pgdispatch.probes: startup and liveness on /healthz, readiness on /readyz, hitting the pod's own
+port. Liveness never depends on the database (/healthz answers from the process alone); the
+startup probe covers the wait for the database and migrations before the port opens.
+*/}}
 {{- define "pgdispatch.probes" -}}
+{{- if .Values.startupProbe.enabled }}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  {{- toYaml (omit .Values.startupProbe "enabled") | nindent 2 }}
+{{- end }}
 {{- if .Values.livenessProbe.enabled }}
 livenessProbe:
   httpGet:
@@ -190,6 +220,29 @@ readinessProbe:
     path: /readyz
     port: http
   {{- toYaml (omit .Values.readinessProbe "enabled") | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+pgdispatch.lifecycle: the preStop pause of a tier (`seconds`; nothing when 0). Kubernetes sends
+SIGTERM only after preStop returns, and the pause counts against terminationGracePeriodSeconds;
+SIGTERM then starts the server's drain (stop pulling, let in-flight jobs run for
+SHUTDOWN_GRACE_MS, release the rest without spending an attempt). Kubernetes ≥ 1.30 has a
+built-in sleep action (no binary needed in the image, e.g. a distroless team image); older
+clusters run the image's `sleep`.
+Args: dict "ctx" $ "seconds" <n>.
+*/}}
+{{- define "pgdispatch.lifecycle" -}}
+{{- if gt (int .seconds) 0 }}
+lifecycle:
+  preStop:
+    {{- if semverCompare ">=1.30-0" .ctx.Capabilities.KubeVersion.Version }}
+    sleep:
+      seconds: {{ int .seconds }}
+    {{- else }}
+    exec:
+      command: ["sleep", {{ int .seconds | quote }}]
+    {{- end }}
 {{- end }}
 {{- end -}}
 

@@ -25,14 +25,24 @@ both stop before anything is applied.
 {{- if gt (int $c.maxPayloadBytes) (int $c.bodyLimitBytes) -}}
 {{- $problems = append $problems (printf "config.maxPayloadBytes (%d) must not exceed config.bodyLimitBytes (%d)" (int $c.maxPayloadBytes) (int $c.bodyLimitBytes)) -}}
 {{- end -}}
-{{- if le (mul (int $v.terminationGracePeriodSeconds) 1000) (int $c.shutdownGraceMs) -}}
-{{- $problems = append $problems (printf "terminationGracePeriodSeconds (%d) must exceed config.shutdownGraceMs (%d ms), or Kubernetes kills pods before in-flight jobs are released" (int $v.terminationGracePeriodSeconds) (int $c.shutdownGraceMs)) -}}
+{{- /*
+The termination budget of a pod: preStop pause + SHUTDOWN_GRACE_MS (in-flight jobs finish) +
+5 s to release the rest, answer waiting long-polls and close (the HTTP close is forced after 2 s).
+Kubernetes counts the preStop pause against terminationGracePeriodSeconds, then SIGKILLs: a pod
+killed before it released its jobs leaves their leases to expire (LEASE_MS) and spends an attempt.
+*/ -}}
+{{- $apiBudget := add (mul (int $v.preStopSleepSeconds) 1000) (int $c.shutdownGraceMs) 5000 -}}
+{{- if lt (mul (int $v.terminationGracePeriodSeconds) 1000) $apiBudget -}}
+{{- $problems = append $problems (printf "terminationGracePeriodSeconds (%d) must be at least preStopSleepSeconds (%d s) + config.shutdownGraceMs (%d ms) + 5 s = %d s, or Kubernetes kills pods before in-flight jobs are released" (int $v.terminationGracePeriodSeconds) (int $v.preStopSleepSeconds) (int $c.shutdownGraceMs) (div (add $apiBudget 999) 1000)) -}}
 {{- end -}}
 
 {{- if and $v.auth.workerTokenSecret (lt (len $v.auth.workerTokenSecret) 32) -}}
 {{- $problems = append $problems "auth.workerTokenSecret must be at least 32 characters (leave it empty to generate one)" -}}
 {{- end -}}
 
+{{- if and $v.autoscaling.enabled (not (dig "requests" "cpu" "" ($v.resources | default dict))) -}}
+{{- $problems = append $problems "autoscaling scales on CPU utilization: set resources.requests.cpu (or autoscaling.enabled=false)" -}}
+{{- end -}}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
 {{- $problems = append $problems "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
 {{- end -}}
@@ -49,8 +59,11 @@ both stop before anything is applied.
 {{- if and (has "*" $queues) (gt (len $queues) 1) -}}
 {{- $problems = append $problems "worker.queues: \"*\" already means every queue; use it alone" -}}
 {{- end -}}
-{{- if and $w.keda.enabled $w.autoscaling.enabled -}}
-{{- $problems = append $problems "worker: enable only one of worker.keda and worker.autoscaling (the KEDA ScaledObject owns its own HPA)" -}}
+{{- if and $w.image.repository (not (or $w.image.tag $w.image.digest)) -}}
+{{- $problems = append $problems "worker.image.repository is set: set worker.image.tag or worker.image.digest too (your image's version, not the chart's)" -}}
+{{- end -}}
+{{- if and $w.autoscaling.enabled (not $w.keda.enabled) (not (dig "requests" "cpu" "" ($w.resources | default dict))) -}}
+{{- $problems = append $problems "worker.autoscaling scales on CPU utilization: set worker.resources.requests.cpu (or worker.autoscaling.enabled=false)" -}}
 {{- end -}}
 {{- if and $w.keda.enabled (not $w.keda.prometheus.serverAddress) -}}
 {{- $problems = append $problems "worker.keda.prometheus.serverAddress is required: the Prometheus that scrapes the api's /metrics" -}}
@@ -64,8 +77,9 @@ both stop before anything is applied.
 {{- if and $w.podDisruptionBudget.enabled (not (kindIs "invalid" $w.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" $w.podDisruptionBudget.maxUnavailable)) -}}
 {{- $problems = append $problems "worker.podDisruptionBudget: set only one of minAvailable and maxUnavailable (null the other)" -}}
 {{- end -}}
-{{- if le (mul (int $w.terminationGracePeriodSeconds) 1000) (int $c.shutdownGraceMs) -}}
-{{- $problems = append $problems (printf "worker.terminationGracePeriodSeconds (%d) must exceed config.shutdownGraceMs (%d ms), or Kubernetes kills workers before in-flight jobs are released" (int $w.terminationGracePeriodSeconds) (int $c.shutdownGraceMs)) -}}
+{{- $workerBudget := add (mul (int $w.preStopSleepSeconds) 1000) (int $c.shutdownGraceMs) 5000 -}}
+{{- if lt (mul (int $w.terminationGracePeriodSeconds) 1000) $workerBudget -}}
+{{- $problems = append $problems (printf "worker.terminationGracePeriodSeconds (%d) must be at least worker.preStopSleepSeconds (%d s) + config.shutdownGraceMs (%d ms) + 5 s = %d s, or Kubernetes kills workers before in-flight jobs are released" (int $w.terminationGracePeriodSeconds) (int $w.preStopSleepSeconds) (int $c.shutdownGraceMs) (div (add $workerBudget 999) 1000)) -}}
 {{- end -}}
 {{- if and $w.token (lt (len $w.token) 16) -}}
 {{- $problems = append $problems "worker.token must be at least 16 characters (leave it empty to generate one)" -}}

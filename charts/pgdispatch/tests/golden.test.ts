@@ -49,6 +49,13 @@ const WORKER_SETTINGS_WHILE_OFF = {
     keda: { enabled: true, minReplicaCount: 0, prometheus: { serverAddress: 'http://prom:9090' } },
     podDisruptionBudget: { enabled: true, minAvailable: 2, maxUnavailable: null },
     nodeSelector: { pool: 'workers' },
+    image: { repository: 'registry.example.com/team/tasks', tag: '1' },
+    tasksModule: '/app/tasks/index.mjs',
+    command: ['node', 'w.js'],
+    preStopSleepSeconds: 9,
+    extraEnvFrom: [{ secretRef: { name: 'mail' } }],
+    extraVolumes: [{ name: 'tasks', configMap: { name: 'tasks' } }],
+    extraVolumeMounts: [{ name: 'tasks', mountPath: '/app/tasks' }],
   },
   metrics: { podMonitor: { enabled: true } },
 };

@@ -2,6 +2,7 @@
 export const MATRIX: Record<string, object[]> = {
   'defaults (worker off)': [],
   'worker on, api still role all': [{ worker: { enabled: true } }],
+  'worker on without its HPA': [{ worker: { enabled: true, autoscaling: { enabled: false } } }],
   'worker on, role api': [{ dispatchRole: 'api', worker: { enabled: true, queues: ['emails', 'reports'] } }],
   'role api without workers (BYOC)': [{ dispatchRole: 'api' }],
   'HPA on both tiers': [
@@ -42,10 +43,46 @@ export const MATRIX: Record<string, object[]> = {
       worker: { enabled: true },
     },
   ],
+  'Ingress with TLS, extra hosts and rules': [
+    {
+      ingress: {
+        enabled: true,
+        ingressClassName: 'nginx',
+        hostname: 'dispatch.example.com',
+        tls: true,
+        annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' },
+        extraHosts: [{ name: 'jobs.example.com', path: '/v1', pathType: 'Prefix' }],
+        extraTls: [{ hosts: ['jobs.example.com'], secretName: 'jobs-tls' }],
+        extraRules: [{ host: 'raw.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'other', port: { number: 80 } } } }] } }],
+      },
+    },
+  ],
+  'user code on both tiers: team image, volumes, envFrom, preStop everywhere': [
+    {
+      config: { tasksModule: '/app/tasks/api.mjs' },
+      extraEnvFrom: [{ configMapRef: { name: 'app-settings' } }],
+      extraVolumes: [{ name: 'tasks', configMap: { name: 'tasks' } }],
+      extraVolumeMounts: [{ name: 'tasks', mountPath: '/app/tasks', readOnly: true }],
+      worker: {
+        enabled: true,
+        image: { repository: 'registry.example.com/team/tasks', digest: `sha256:${'b'.repeat(64)}`, pullPolicy: 'Always' },
+        tasksModule: '/app/tasks/index.mjs',
+        preStopSleepSeconds: 3,
+        extraEnvFrom: [{ secretRef: { name: 'mail', optional: true }, prefix: 'MAIL_' }],
+        extraVolumes: [{ name: 'tasks', configMap: { name: 'tasks' } }, { name: 'scratch', emptyDir: { medium: 'Memory' } }],
+        extraVolumeMounts: [{ name: 'tasks', mountPath: '/app/tasks', readOnly: true }, { name: 'scratch', mountPath: '/scratch' }],
+      },
+    },
+  ],
+  'own Node image for the workers, startup probe off': [
+    { startupProbe: { enabled: false }, worker: { enabled: true, image: { repository: 'node', tag: '24-bookworm-slim' }, command: ['node', '/srv/worker.js'], args: [] } },
+  ],
   'probes off, tasks module, extra env': [
     {
+      startupProbe: { enabled: false },
       livenessProbe: { enabled: false },
       readinessProbe: { enabled: false },
+      preStopSleepSeconds: 0,
       config: { tasksModule: '/app/tasks/index.js' },
       extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }],
       worker: { enabled: true, extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=384' }] },

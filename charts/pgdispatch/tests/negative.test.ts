@@ -13,7 +13,9 @@ describe('values.schema.json rejects impossible values', () => {
     ['an unknown worker key', { worker: { replica: 3 } }, /worker: Additional property replica is not allowed/],
     ['worker enabled with an empty queue list', { worker: { enabled: true, queues: [] } }, /worker\.queues: Array must have at least 1 items/],
     ['worker enabled with the queue list removed', { worker: { enabled: true, queues: null } }, /worker: queues is required/],
-    ['KEDA and the worker HPA both on', { worker: { enabled: true, keda: { enabled: true }, autoscaling: { enabled: true } } }, /worker\.autoscaling\.enabled does not match: false/],
+    ['a negative preStop pause', { preStopSleepSeconds: -1 }, /preStopSleepSeconds: Must be greater than or equal to 0/],
+    ['an unknown worker image pull policy', { worker: { image: { pullPolicy: 'Sometimes' } } }, /worker\.image\.pullPolicy: worker\.image\.pullPolicy must be one of the following/],
+    ['an unknown Ingress path type', { ingress: { pathType: 'Regex' } }, /ingress\.pathType: ingress\.pathType must be one of the following/],
     ['an invalid queue name', { worker: { queues: ['Emails!'] } }, /worker\.queues\.0: Does not match pattern/],
     ['an unknown log level', { config: { logLevel: 'verbose' } }, /config\.logLevel: config\.logLevel must be one of the following/],
     ['a port out of range', { config: { port: 70000 } }, /config\.port: Must be less than or equal to 65535/],
@@ -51,7 +53,7 @@ describe('pgdispatch.validateValues fails once, listing every problem with guida
       '  - database: set only one of database.url and database.existingSecret',
       '  - config.heartbeatMs (20000) must be at most half of config.leaseMs (30000), or leases expire between heartbeats',
       '  - config.maxPayloadBytes (9000000) must not exceed config.bodyLimitBytes (4194304)',
-      '  - terminationGracePeriodSeconds (20) must exceed config.shutdownGraceMs (25000 ms), or Kubernetes kills pods before in-flight jobs are released',
+      '  - terminationGracePeriodSeconds (20) must be at least preStopSleepSeconds (5 s) + config.shutdownGraceMs (25000 ms) + 5 s = 35 s, or Kubernetes kills pods before in-flight jobs are released',
       '  - worker.queues: "*" already means every queue; use it alone',
       '  - worker.token must be at least 16 characters (leave it empty to generate one)',
       '  - worker.extraEnv must not set DATABASE_URL: workers never hold database credentials (they reach the api at API_URL)',
@@ -66,7 +68,7 @@ describe('pgdispatch.validateValues fails once, listing every problem with guida
 
   it('rejects a worker grace period shorter than the shutdown grace', async () => {
     const stderr = await renderError({ worker: { enabled: true, terminationGracePeriodSeconds: 25 } });
-    expect(stderr).toContain('worker.terminationGracePeriodSeconds (25) must exceed config.shutdownGraceMs (25000 ms)');
+    expect(stderr).toContain('worker.terminationGracePeriodSeconds (25) must be at least worker.preStopSleepSeconds (0 s) + config.shutdownGraceMs (25000 ms) + 5 s = 30 s');
   });
 
   it('rejects a PDB with both minAvailable and maxUnavailable', async () => {
@@ -89,7 +91,7 @@ describe('pgdispatch.validateValues fails once, listing every problem with guida
   });
 
   it('ignores worker settings while the worker tier is off', async () => {
-    const result = await templateRaw([BASE_VALUES, { worker: { enabled: false, queues: ['*', 'x'], token: 'short', terminationGracePeriodSeconds: 1 } }]);
+    const result = await templateRaw([BASE_VALUES, { worker: { enabled: false, queues: ['*', 'x'], token: 'short', terminationGracePeriodSeconds: 1, image: { repository: 'no-tag' }, resources: {} } }]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
   });

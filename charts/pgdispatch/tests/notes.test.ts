@@ -38,6 +38,8 @@ describe('NOTES.txt', () => {
     expect(text).toContain(`kubectl -n ${NAMESPACE} port-forward svc/${FULLNAME} 8080:8080`);
     expect(text).toContain(`http://${FULLNAME}.${NAMESPACE}.svc:8080/v1`);
     expect(text).toContain(`get secret ${FULLNAME} -o jsonpath='{.data.api-keys}'`);
+    expect(text).not.toContain('Ingress');
+    expect(await notes({ ingress: { enabled: true, hostname: 'dispatch.example.com', tls: true } })).toContain('Through the Ingress: https://dispatch.example.com/v1');
   });
 
   it('without workers in role all, says the api pods execute and how to split the tiers', async () => {

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { chartDir } from './helm.js';
+import { z } from 'zod';
+import { configSchema } from '@pgdispatch/core/config';
+import { chartDir, effectiveEnv, find, FULLNAME, podSpec, render } from './helm.js';
 
 const valuesText = readFileSync(join(chartDir, 'values.yaml'), 'utf8');
 const values = parse(valuesText) as Record<string, unknown>;
@@ -81,15 +83,78 @@ describe('values.yaml documentation and schema', () => {
     expect(open).toEqual([]);
   });
 
-  it('config keys map one to one onto the server environment variables', () => {
-    const toEnv = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
-    const envs = Object.keys(values.config as object).map(toEnv);
-    expect(envs).toEqual([
-      'LOG_LEVEL', 'PORT', 'LEASE_MS', 'HEARTBEAT_MS', 'CLAIM_BATCH_MAX', 'POLL_INTERVAL_MS', 'REAPER_INTERVAL_MS',
-      'RETENTION_SECONDS', 'RETENTION_FAILED_SECONDS', 'MAX_PAYLOAD_BYTES', 'BODY_LIMIT_BYTES', 'WORKER_CONCURRENCY',
-      'DEQUEUE_MAX_WAIT_MS', 'SHUTDOWN_GRACE_MS', 'TASKS_MODULE',
-    ]);
+});
+
+/**
+ * The chart against the server's own config schema (packages/core's zod `configSchema`, the one
+ * place settings are defined): every variable the chart renders is one the server reads, every
+ * setting the server has is rendered or excluded here with a reason, and `config.*` keys agree with
+ * the schema on name, default and bounds. A setting added to the schema fails here until the
+ * chart handles or excludes it.
+ */
+describe('values.yaml against the server config schema', () => {
+  const toEnv = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  const serverVars = Object.keys(configSchema.shape);
+  const serverDefaults = configSchema.parse({}) as Record<string, unknown>;
+  const serverJson = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as { properties: Record<string, { minimum?: number; maximum?: number; enum?: string[] }> };
+  /** Settings the chart deliberately never sets, and why. */
+  const NOT_SET_BY_THE_CHART: Record<string, string> = {
+    PGDISPATCH_DATA_DIR: 'embedded PostgreSQL only; the chart requires an external database',
+    EMBEDDED_PG_PORT: 'embedded PostgreSQL only; the chart requires an external database',
+  };
+  /** Chart-internal variables that are not settings (Kubernetes expands them into WORKER_KEYS). */
+  const CHART_INTERNAL = ['PGDISPATCH_WORKER_CREDENTIAL'];
+
+  async function renderedVars(): Promise<Set<string>> {
+    // Every optional variable switched on, both tiers.
+    const objects = await render({
+      config: { tasksModule: '/app/tasks/index.mjs' },
+      database: { listenUrl: 'postgres://direct@db:5432/app' },
+      worker: { enabled: true },
+    });
+    const vars = new Set<string>();
+    for (const name of [FULLNAME, `${FULLNAME}-worker`]) {
+      for (const v of effectiveEnv(objects, podSpec(find(objects, 'Deployment', name)).containers[0]!).keys()) vars.add(v);
+    }
+    return vars;
+  }
+
+  it('the chart renders only variables the server reads', async () => {
+    const unknown = [...(await renderedVars())].filter((v) => !serverVars.includes(v) && !CHART_INTERNAL.includes(v));
+    expect(unknown).toEqual([]);
+  });
+
+  it('every server setting is rendered by the chart or excluded with a reason', async () => {
+    const rendered = await renderedVars();
+    const missing = serverVars.filter((v) => !rendered.has(v) && !(v in NOT_SET_BY_THE_CHART));
+    expect(missing).toEqual([]);
+    // An exclusion the chart renders after all, or that the schema no longer has, is stale.
+    expect(Object.keys(NOT_SET_BY_THE_CHART).filter((v) => rendered.has(v) || !serverVars.includes(v))).toEqual([]);
+  });
+
+  it('config.* keys name server settings and share their defaults', () => {
+    const config = values.config as Record<string, unknown>;
+    expect(Object.keys(config).length).toBeGreaterThan(10);
+    for (const [key, chartDefault] of Object.entries(config)) {
+      const env = toEnv(key);
+      expect(serverVars, `config.${key} → ${env}`).toContain(env);
+      // "" in values.yaml is "unset" (the server's default applies).
+      expect(chartDefault === '' ? undefined : chartDefault, `config.${key} default`).toEqual(serverDefaults[env]);
+    }
+  });
+
+  it('config.* bounds in values.schema.json are within the server\'s (the chart never accepts what the server refuses)', () => {
+    const chartConfig = schema.properties!.config!.properties!;
+    for (const [key, node] of Object.entries(chartConfig) as [string, SchemaNode & { minimum?: number; maximum?: number; enum?: string[] }][]) {
+      const server = serverJson.properties[toEnv(key)]!;
+      if (server.minimum !== undefined) expect(node.minimum, `config.${key} minimum`).toBeGreaterThanOrEqual(server.minimum);
+      if (server.maximum !== undefined && node.maximum !== undefined) expect(node.maximum, `config.${key} maximum`).toBeLessThanOrEqual(server.maximum);
+      if (server.enum) expect(node.enum, `config.${key} enum`).toEqual(server.enum);
+    }
+  });
+
+  it('the ConfigMap carries each config.* key under its variable name', () => {
     const configMap = readFileSync(join(chartDir, 'templates', 'configmap.yaml'), 'utf8');
-    for (const env of envs) expect(configMap, env).toMatch(new RegExp(`^  ${env}: `, 'm'));
+    for (const key of Object.keys(values.config as object)) expect(configMap, key).toMatch(new RegExp(`^  ${toEnv(key)}: `, 'm'));
   });
 });
