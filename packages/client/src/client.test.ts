@@ -44,7 +44,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 
 const wireJob = {
   id: 12, queue: 'emails', task: 'send', payload: { to: 'a' }, state: 'queued', priority: 0, runAt: '2030-01-01T00:00:00.000Z',
-  attempt: 0, maxAttempts: 5, leaseToken: null, leaseExpiresAt: null, cancelRequested: false, idempotencyKey: 'k1', result: null,
+  attempt: 0, maxAttempts: 5, leaseExpiresAt: null, cancelRequested: false, idempotencyKey: 'k1', result: null,
   lastError: null, parentId: null, createdAt: '2029-12-31T00:00:00.000Z', updatedAt: '2029-12-31T00:00:00.000Z', finishedAt: null,
 };
 const fast = { attempts: 3, baseMs: 1, maxMs: 2 };

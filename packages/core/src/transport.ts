@@ -23,10 +23,21 @@ export interface LeaseLostItem {
   ok: false;
   code: 'lease_lost';
 }
-/** The per-item answer of a fenced write (complete, release): done, or fenced off. */
-export type LeaseOutcome = { id: number; ok: true } | LeaseLostItem;
-export type HeartbeatReply = { id: number; ok: true; cancelRequested: boolean } | LeaseLostItem;
-export type FailReply = { id: number; ok: true; state: JobState } | LeaseLostItem;
+/** Codes an item of a batch write can be refused with (the other items are still applied). */
+export const ITEM_REFUSAL_CODES = ['lease_lost', 'forbidden', 'invalid_request', 'payload_too_large'] as const;
+export type ItemRefusalCode = (typeof ITEM_REFUSAL_CODES)[number];
+/**
+ * One item not applied: `lease_lost` (not the live lease: changed nothing), `forbidden` (the job's
+ * queue is not one the credential may touch: changed nothing), `invalid_request` /
+ * `payload_too_large` (a value PostgreSQL cannot store; for complete and fail the job was ended
+ * `failed`, non-retryable, when the lease held — `details.state` says so).
+ */
+export type ItemRefusal = { id: number; ok: false; code: ItemRefusalCode; message?: string; details?: unknown };
+
+/** The per-item answer of a fenced write (complete, release): done, or refused (fenced off, …). */
+export type LeaseOutcome = { id: number; ok: true } | ItemRefusal;
+export type HeartbeatReply = { id: number; ok: true; cancelRequested: boolean } | ItemRefusal;
+export type FailReply = { id: number; ok: true; state: JobState } | ItemRefusal;
 
 /** The one way to build a lease_lost item (batch replies, fake transports). */
 export function leaseLostItem(id: number): LeaseLostItem {

@@ -17,7 +17,7 @@ export interface Job {
   runAt: Date;
   attempt: number;
   maxAttempts: number;
-  leaseToken: string | null;
+  /** No lease token here: only the claimer gets it (ClaimedJob); public reads never show it. */
   leaseExpiresAt: Date | null;
   cancelRequested: boolean;
   idempotencyKey: string | null;

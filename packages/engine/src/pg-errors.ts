@@ -14,7 +14,9 @@ export function toDispatchError(err: unknown): DispatchError {
     return new DispatchError('unavailable', 'transaction conflict, retry', { cause: err, retryable: true, details: { reason: code } });
   }
   if (code === '23505') return new DispatchError('conflict', 'already exists', { cause: err });
-  if (code === '22P02' || code === '22003' || code === '22007' || code === '22008' || code === '23514') {
+  // 22P05 (\u0000 in jsonb), 22021 (NUL in text), 54001 (JSON too deep): values are checked before
+  // statements (core/storable.ts); this is the backstop, so a miss is a 400, never a 500.
+  if (code === '22P02' || code === '22003' || code === '22007' || code === '22008' || code === '23514' || code === '22P05' || code === '22021' || code === '54001') {
     return new DispatchError('invalid_request', message, { cause: err });
   }
   return new DispatchError('internal', 'internal database error', { cause: err });

@@ -1,9 +1,10 @@
-import { DispatchError, invalidRequest, leaseLost, notFound } from '@pgdispatch/core/errors';
+import { DispatchError, invalidRequest, notFound } from '@pgdispatch/core/errors';
 import { isValidQueueName } from '@pgdispatch/core/queue-name';
 import { JOB_STATES } from '@pgdispatch/core/types';
 import type { Job, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { refuseUnheld, scopeParam, type QueueScope } from './fenced.js';
 import { JOB_COLUMNS } from './rows.js';
 
 export async function jobGet(exec: Exec, params: { id: number }): Promise<Job> {
@@ -74,10 +75,18 @@ export async function jobRetry(exec: Exec, params: { id: number }): Promise<Job>
   throw new DispatchError('invalid_state', `job ${params.id} is ${current.state}; only failed or cancelled jobs can be retried`, { details: { state: current.state } });
 }
 
-/** Throws lease_lost unless the job is running under `leaseToken`; locks the row (share) in a tx. */
-export async function jobAssertLease(exec: Exec, params: { id: number; leaseToken: string }): Promise<{ queue: string; attempt: number }> {
-  const [row] = await pg(exec<{ queue: string; attempt: number }[]>`
-    select queue, attempt from jobs where id = ${params.id} and lease_token = ${params.leaseToken}::uuid and state = 'running' for share`);
-  if (!row) throw leaseLost(params.id);
-  return row;
+/**
+ * Throws lease_lost unless the job is running under `leaseToken`, forbidden when its queue is
+ * outside `queues`; locks the row (share) in a tx.
+ */
+export async function jobAssertLease(exec: Exec, params: { id: number; leaseToken: string; queues?: QueueScope }): Promise<{ queue: string; attempt: number }> {
+  const [row] = await pg(exec<{ queue: string; attempt: number; leaseToken: string | null; state: string }[]>`
+    select queue, attempt, lease_token as "leaseToken", state from jobs where id = ${params.id} for share`);
+  if (row && !refusedBy(row, params)) return { queue: row.queue, attempt: row.attempt };
+  throw refuseUnheld(params.id, row?.queue ?? null, params.queues);
+}
+
+function refusedBy(row: { queue: string; leaseToken: string | null; state: string }, params: { leaseToken: string; queues?: QueueScope }): boolean {
+  const scope = scopeParam(params.queues);
+  return row.state !== 'running' || row.leaseToken?.toLowerCase() !== params.leaseToken.toLowerCase() || (scope !== null && !scope.includes(row.queue));
 }

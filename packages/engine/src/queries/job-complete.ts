@@ -1,37 +1,65 @@
-import { leaseLostItem, type LeaseOutcome, type LeaseRef } from '@pgdispatch/core/transport';
+import { toStorableJson } from '@pgdispatch/core/storable';
+import type { ItemRefusal, LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { answerPerItem, fencedCtes, firstOfEach, leaseKey, scopeParam, splitRows, type QueueScope } from './fenced.js';
+import { jobFailMany, unstorableError, type FailItem } from './job-fail.js';
 
 export interface CompleteItem extends LeaseRef {
   result?: unknown;
 }
 
 /**
- * Marks many jobs succeeded in one statement. Fencing: only a row whose lease_token still matches
- * and is running changes; the others are reported `lease_lost` without failing the batch.
- * Results travel as text[] and are cast per row, so one round trip serves the whole batch.
+ * Marks many jobs succeeded in one statement, fenced per item by (id, lease token) and scoped to
+ * `queues` (fenced.ts): only a row whose lease_token still matches and is running changes; the
+ * others are answered `lease_lost` / `forbidden` without failing the batch. Results travel as
+ * text[] and are cast per row, so one round trip serves the whole batch.
+ *
+ * A result PostgreSQL cannot store (NUL, lone surrogate, too deep) or larger than
+ * `maxResultBytes` never reaches the statement (it would fail the whole batch): its job is ended
+ * `failed`, non-retryable, with an error naming the field (a second statement, only then), and the
+ * item is answered `invalid_request` / `payload_too_large` with `details.state`.
  */
-export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[] }): Promise<LeaseOutcome[]> {
+export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[]; queues?: QueueScope; maxResultBytes?: number }): Promise<LeaseOutcome[]> {
   const { items } = params;
   if (items.length === 0) return [];
-  const rows = await pg(exec.unsafe<{ id: number }[]>(
-    `update jobs j set state = 'succeeded', result = x.result::jsonb, lease_token = null,
-            lease_expires_at = null, finished_at = now(), updated_at = now()
-       from unnest($1::bigint[], $2::uuid[], $3::text[]) as x(id, token, result)
-      where j.id = x.id and j.lease_token = x.token and j.state = 'running'
-     returning j.id`,
-    [items.map((i) => i.id), items.map((i) => i.leaseToken), items.map((i) => (i.result === undefined ? null : JSON.stringify(i.result)))] as never[],
+  const good: { item: CompleteItem; json: string }[] = [];
+  const bad: FailItem[] = [];
+  for (const item of firstOfEach(items)) {
+    const checked = toStorableJson(item.result, 'result', params.maxResultBytes);
+    if ('json' in checked) good.push({ item, json: checked.json });
+    else bad.push({ id: item.id, leaseToken: item.leaseToken, error: unstorableError('result', checked.bad), retryable: false, unstorable: checked.bad });
+  }
+  const rows = good.length === 0 ? [] : await pg(exec.unsafe<{ kind: string; id: number; token: string | null }[]>(
+    `with ${fencedCtes(1, 2, 4)},
+     done as (
+       update jobs j set state = 'succeeded', result = r.result::jsonb, lease_token = null,
+              lease_expires_at = null, finished_at = now(), updated_at = now()
+         from locked l join unnest($1::bigint[], $2::uuid[], $3::text[]) as r(id, token, result) on r.id = l.id and r.token = l.token
+        where j.id = l.id
+       returning j.id, l.token
+     )
+     select 'ok' as kind, id, token from done
+     union all
+     select 'forbidden', id, null from forbidden`,
+    [good.map((g) => g.item.id), good.map((g) => g.item.leaseToken), good.map((g) => g.json), scopeParam(params.queues)] as never[],
   ));
-  return fencedOutcomes(items, rows);
-}
-
-export function fencedOutcomes(items: readonly { id: number }[], rows: readonly { id: number }[]): LeaseOutcome[] {
-  const done = new Set(rows.map((r) => r.id));
-  return items.map((i) => (done.has(i.id) ? { id: i.id, ok: true } : leaseLostItem(i.id)));
+  const { ok, forbidden } = splitRows(rows);
+  const preset = new Map<string, ItemRefusal>();
+  if (bad.length > 0) {
+    const failed = await jobFailMany(exec, { items: bad, ...(params.queues ? { queues: params.queues } : {}) });
+    bad.forEach((b, i) => {
+      const f = failed[i] as (typeof failed)[number];
+      // ok cannot happen for an unstorable item (it is answered with its refusal); keep the type honest.
+      preset.set(leaseKey(b.id, b.leaseToken), f.ok ? { id: b.id, ok: false, code: 'invalid_request' } : f);
+    });
+  }
+  return answerPerItem(items, ok, forbidden, (_r, i) => ({ id: i.id, ok: true as const }), 'refuse', preset);
 }
 
 /** Single-job completion; see jobCompleteMany. */
-export async function jobComplete(exec: Exec, params: CompleteItem): Promise<LeaseOutcome> {
-  const [out] = await jobCompleteMany(exec, { items: [params] });
+export async function jobComplete(exec: Exec, params: CompleteItem & { queues?: QueueScope; maxResultBytes?: number }): Promise<LeaseOutcome> {
+  const { queues, maxResultBytes, ...item } = params;
+  const [out] = await jobCompleteMany(exec, { items: [item], ...(queues ? { queues } : {}), ...(maxResultBytes !== undefined ? { maxResultBytes } : {}) });
   return out as LeaseOutcome;
 }

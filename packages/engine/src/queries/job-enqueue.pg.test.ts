@@ -17,8 +17,9 @@ describe('jobEnqueue', () => {
     expect(created).toBe(true);
     expect(job).toMatchObject({
       queue: 'emails', task: 'send', payload: { to: 'a@b.c' }, state: 'queued', priority: 0, attempt: 0, maxAttempts: 5,
-      leaseToken: null, cancelRequested: false, idempotencyKey: null, result: null, lastError: null, parentId: null, finishedAt: null,
+      cancelRequested: false, idempotencyKey: null, result: null, lastError: null, parentId: null, finishedAt: null,
     });
+    expect(job).not.toHaveProperty('leaseToken');
     expect(typeof job.id).toBe('number');
     const [q] = await db.sql`select name, paused, concurrency_limit from queues where name = 'emails'`;
     expect(q).toEqual({ name: 'emails', paused: false, concurrency_limit: null });

@@ -1,5 +1,6 @@
 import { DispatchError, invalidRequest } from '@pgdispatch/core/errors';
 import { assertQueueName, isValidQueueName } from '@pgdispatch/core/queue-name';
+import { unstorableJson, unstorableText } from '@pgdispatch/core/storable';
 import type { Job } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
@@ -52,6 +53,9 @@ function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
     if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > 255)) {
       throw invalidRequest(`idempotencyKey must be 1–255 characters${at}`);
     }
+    // NUL in text is refused by PostgreSQL (22021) and would fail the whole statement.
+    const badText = unstorableText(it.task, 'task') ?? (it.idempotencyKey === undefined ? null : unstorableText(it.idempotencyKey, 'idempotencyKey'));
+    if (badText) throw invalidRequest(`${badText.field} ${badText.problem}${at}`, { ...badText, ...(items.length > 1 && { item: i }) });
     let json: string | undefined;
     try {
       json = JSON.stringify(it.payload ?? {});
@@ -64,6 +68,8 @@ function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
     if (bytes > maxPayloadBytes) {
       throw new DispatchError('payload_too_large', `payload is ${bytes} bytes, the limit is ${maxPayloadBytes}${at}`, { details: { bytes, limit: maxPayloadBytes } });
     }
+    const badJson = unstorableJson(json, 'payload');
+    if (badJson) throw invalidRequest(`${badJson.field} ${badJson.problem}${at}`, { ...badJson, ...(items.length > 1 && { item: i }) });
     payloads.push(json);
   });
   return payloads;

@@ -29,7 +29,7 @@ describe('jobFail', () => {
       expect(out.runAt.getTime()).toBeGreaterThanOrEqual(before + ceiling / 2);
       expect(out.runAt.getTime()).toBeLessThanOrEqual(after + ceiling / 2);
       const row = await jobGet(db.sql, { id: job.id });
-      expect(row).toMatchObject({ state: 'retry_waiting', leaseToken: null, finishedAt: null });
+      expect(row).toMatchObject({ state: 'retry_waiting', finishedAt: null });
       expect(row.lastError).toMatchObject({ message: `boom ${i}`, attempt: i + 1, retryable: true });
       expect(await jobClaim(db.sql, { queues: ['backoff'], limit: 1, leaseMs: LEASE })).toEqual([]); // not due yet
       await makeDue(job.id);

@@ -1,0 +1,118 @@
+/**
+ * The shared shape of every fenced batch write (heartbeat, complete, fail, release).
+ *
+ * - Items are matched by (id, lease token), never by id alone, and answered from the (id, token)
+ *   pairs the statement returned: a stale item beside the live one for the same job can neither
+ *   decide the job's outcome nor be told `ok`.
+ * - Repeated (id, token) pairs are collapsed before the statement, so no row is written twice.
+ * - Rows are locked in one order (`order by id … for update` in a materialized CTE) before they
+ *   are updated, so two batches over the same rows on different connections wait for each other
+ *   instead of deadlocking (each used to lock in `unnest` order: 40P01 under kill runs).
+ * - A scope (the credential's queues) is checked in the same statement: an item for a job in
+ *   another queue is `forbidden` whatever its token, and changes nothing.
+ */
+import { DispatchError, leaseLost as leaseLostError } from '@pgdispatch/core/errors';
+import { leaseLostItem, type ItemRefusal, type LeaseRef } from '@pgdispatch/core/transport';
+
+/** The queues a write may touch: `*` or names (a worker credential's queues). */
+export type QueueScope = '*' | readonly string[];
+
+/** `null` binds "any queue"; a list binds itself. */
+export function scopeParam(scope: QueueScope | undefined): string[] | null {
+  return scope === undefined || scope === '*' ? null : [...scope];
+}
+
+/**
+ * CTEs `x` (distinct (id, token) pairs from `$ids`, `$tokens`), `forbidden` (ids of jobs outside
+ * `$scope`) and `locked` (held rows inside the scope, locked in id order; `extra` adds columns
+ * of `jobs j`). Parameters are given by number, e.g. `fencedCtes(1, 2, 3)`.
+ */
+export function fencedCtes(ids: number, tokens: number, scope: number, extra = ''): string {
+  return `x as (select distinct id, token from unnest($${ids}::bigint[], $${tokens}::uuid[]) as x(id, token)),
+     forbidden as materialized (
+       select j.id from jobs j
+        where $${scope}::text[] is not null and j.id in (select id from x) and j.queue <> all($${scope}::text[])
+     ),
+     locked as materialized (
+       select j.id, j.lease_token as token${extra} from jobs j join x on j.id = x.id and j.lease_token = x.token
+        where j.state = 'running' and ($${scope}::text[] is null or j.queue = any($${scope}::text[]))
+        order by j.id
+          for update of j
+     )`;
+}
+
+export const leaseKey = (id: number, token: string) => `${id}:${token.toLowerCase()}`;
+
+export const forbidden = (id: number): ItemRefusal => ({
+  id, ok: false, code: 'forbidden', message: `job ${id} is in a queue this credential may not touch`,
+});
+export const duplicate = (id: number): ItemRefusal => ({
+  id, ok: false, code: 'invalid_request', message: `job ${id} appears twice in this batch with the same lease; only the first item was applied`,
+});
+
+/**
+ * Answers each item for itself: `ok(row)` when the statement returned its (id, token), forbidden
+ * when its job is outside the scope, lease_lost otherwise. `repeats` says what a repeated
+ * (id, token) pair gets: the first one's answer (`share`: heartbeat, release) or a refusal
+ * (`refuse`: complete and fail carry a value, and only the first was written).
+ */
+export function answerPerItem<R, O>(
+  items: readonly LeaseRef[],
+  rows: ReadonlyMap<string, R>,
+  forbiddenIds: ReadonlySet<number>,
+  ok: (row: R, item: LeaseRef) => O,
+  repeats: 'share' | 'refuse',
+  /** Answers decided before the statement (values that could not be stored), by leaseKey. */
+  preset?: ReadonlyMap<string, ItemRefusal>,
+): (O | ItemRefusal)[] {
+  const seen = new Map<string, O | ItemRefusal>();
+  return items.map((item) => {
+    const key = leaseKey(item.id, item.leaseToken);
+    const first = seen.get(key);
+    if (first !== undefined) return repeats === 'share' ? first : duplicate(item.id);
+    let out: O | ItemRefusal;
+    const decided = preset?.get(key);
+    if (decided !== undefined) out = decided;
+    else if (forbiddenIds.has(item.id)) out = forbidden(item.id);
+    else {
+      const row = rows.get(key);
+      out = row === undefined ? leaseLostItem(item.id) : ok(row, item);
+    }
+    seen.set(key, out);
+    return out;
+  });
+}
+
+/** Splits rows of `select 'ok' as kind … union all select 'forbidden' …` into lookups. */
+export function splitRows<R extends { kind: string; id: number; token: string | null }>(rows: readonly R[]): { ok: Map<string, R>; forbidden: Set<number> } {
+  const ok = new Map<string, R>();
+  const forbiddenIds = new Set<number>();
+  for (const r of rows) {
+    if (r.kind === 'forbidden') forbiddenIds.add(r.id);
+    else if (r.token !== null) ok.set(leaseKey(r.id, r.token), r);
+  }
+  return { ok, forbidden: forbiddenIds };
+}
+
+/** First index of each distinct (id, token) pair, in item order. */
+export function firstOfEach<T extends LeaseRef>(items: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return items.filter((i) => {
+    const k = leaseKey(i.id, i.leaseToken);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * The error of a single-item holder write that matched no row: `forbidden` when the job's queue
+ * (`queue`, null for an unknown job) is outside the scope, `lease_lost` otherwise.
+ */
+export function refuseUnheld(id: number, queue: string | null, scope: QueueScope | undefined): DispatchError {
+  const s = scopeParam(scope);
+  if (s !== null && queue !== null && !s.includes(queue)) {
+    return new DispatchError('forbidden', `job ${id} is in a queue this credential may not touch`, { details: { id } });
+  }
+  return leaseLostError(id);
+}
