@@ -24,7 +24,7 @@ async function server(respond: Responder): Promise<TestServer> {
 
 function context(id = 42, signal = new AbortController().signal): JobContext {
   const t = new FakeTransport();
-  const [job] = t.push({ id, task: 'http.request' });
+  const [job] = t.claimNow({ id, task: 'http.request' });
   return createJobContext({ job: job!, transport: t, signal, log: silentLogger });
 }
 

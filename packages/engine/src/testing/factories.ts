@@ -32,3 +32,8 @@ export async function claimOne(exec: Exec, queue: string, leaseMs = 30_000): Pro
   if (!c) throw new Error(`nothing to claim in ${queue}`);
   return c;
 }
+
+/** Ends a running job's lease now, as if its holder vanished (tests only): the next reap takes the job back. */
+export async function expireLease(exec: Exec, id: number): Promise<void> {
+  await exec`update jobs set lease_expires_at = now() - interval '1 millisecond' where id = ${id} and state = 'running'`;
+}
