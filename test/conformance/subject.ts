@@ -12,7 +12,7 @@ export interface JobView {
   payload: unknown;
   state: JobState;
   attempt: number;
-  leaseToken: string | null;
+  /** Null once the lease ended (lease tokens are never shown outside the claim). */
   leaseExpiresAt: Date | null;
   cancelRequested: boolean;
   result: unknown;

@@ -32,7 +32,7 @@ async function postgresSubject(wrap: (control: ControlPlane, db: TestDatabase) =
     enqueue: async (job) => (await jobEnqueue(db.sql, { task: 'conformance.task', ...job })).job.id,
     job: async (id): Promise<JobView> => {
       const j = await jobGet(db.sql, { id });
-      return { id: j.id, queue: j.queue, task: j.task, payload: j.payload, state: j.state, attempt: j.attempt, leaseToken: j.leaseToken, leaseExpiresAt: j.leaseExpiresAt, cancelRequested: j.cancelRequested, result: j.result, lastError: j.lastError, parentId: j.parentId };
+      return { id: j.id, queue: j.queue, task: j.task, payload: j.payload, state: j.state, attempt: j.attempt, leaseExpiresAt: j.leaseExpiresAt, cancelRequested: j.cancelRequested, result: j.result, lastError: j.lastError, parentId: j.parentId };
     },
     cancel: async (id) => void (await jobCancel(db.sql, { id })),
     expireLease: async (id) => {
@@ -93,7 +93,7 @@ export const subjects: SubjectFactory[] = [
       const get = (id: number): JobView => {
         const j = fake.job(id);
         if (!j) throw new Error(`fake: no job ${id}`);
-        const { runAt: _runAt, ...view } = j;
+        const { runAt: _runAt, leaseToken: _leaseToken, ...view } = j;
         return view;
       };
       return {
