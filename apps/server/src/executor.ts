@@ -14,11 +14,14 @@ export interface Executor {
 
 /**
  * Starts the worker runtime: in-process transport in role all (the control plane itself), HTTP to
- * API_URL in role worker. Tasks: the built-ins plus TASKS_MODULE.
+ * API_URL in role worker. Tasks: the built-ins BUILTIN_TASKS selects plus TASKS_MODULE.
  */
 export async function startExecutor(deps: { config: Readonly<Config>; plan: RolePlan; log: Logger; metrics: WorkerMetrics; transport?: Transport }): Promise<Executor> {
   const { config, plan, log, metrics } = deps;
-  const registry = await loadTaskRegistry(config.TASKS_MODULE ? { tasksModule: config.TASKS_MODULE } : {});
+  const registry = await loadTaskRegistry({
+    ...(config.TASKS_MODULE ? { tasksModule: config.TASKS_MODULE } : {}),
+    builtins: { names: config.BUILTIN_TASKS, http: { allow: config.HTTP_TASK_ALLOW, maxResponseBytes: config.HTTP_TASK_MAX_RESPONSE_BYTES } },
+  });
   log.info('tasks registered', { tasks: registry.names(), module: config.TASKS_MODULE ?? null });
   const transport = deps.transport ?? new HttpTransport({ apiUrl: config.API_URL ?? '', token: config.WORKER_TOKEN ?? '' });
   const runtime = new WorkerRuntime({

@@ -45,6 +45,9 @@ describe('parseConfig defaults', () => {
       WORKER_CONCURRENCY: 16,
       DEQUEUE_MAX_WAIT_MS: 30_000,
       SHUTDOWN_GRACE_MS: 25_000,
+      BUILTIN_TASKS: ['noop', 'sleep', 'http.request'],
+      HTTP_TASK_ALLOW: { hosts: [], ranges: [] },
+      HTTP_TASK_MAX_RESPONSE_BYTES: 65_536,
       MIGRATE_ON_START: true,
       LOG_LEVEL: 'info',
       API_KEYS: [],
@@ -138,6 +141,23 @@ describe('API_KEYS and WORKER_KEYS', () => {
   it('rejects short worker keys and bad queue names in them', () => {
     expect(variables({ WORKER_KEYS: 'short:*' })).toEqual(['WORKER_KEYS']);
     expect(variables({ WORKER_KEYS: `${'k'.repeat(16)}:Bad` })).toEqual(['WORKER_KEYS']);
+  });
+});
+
+describe('BUILTIN_TASKS and HTTP_TASK_ALLOW', () => {
+  it('BUILTIN_TASKS takes a list, none, and refuses unknown names', () => {
+    expect(parseConfig({ BUILTIN_TASKS: 'noop, sleep' }).BUILTIN_TASKS).toEqual(['noop', 'sleep']);
+    expect(parseConfig({ BUILTIN_TASKS: 'none' }).BUILTIN_TASKS).toEqual([]);
+    expect(variables({ BUILTIN_TASKS: 'noop,shell' })).toEqual(['BUILTIN_TASKS']);
+  });
+
+  it('HTTP_TASK_ALLOW parses host names, addresses and CIDR ranges, and names bad entries', () => {
+    expect(parseConfig({ HTTP_TASK_ALLOW: 'Hooks.Internal, 127.0.0.1, 10.1.0.0/16, [::1], fd00::/8' }).HTTP_TASK_ALLOW).toEqual({
+      hosts: ['hooks.internal'],
+      ranges: ['127.0.0.1/32', '10.1.0.0/16', '::1/128', 'fd00::/8'],
+    });
+    expect(issuesOf({ HTTP_TASK_ALLOW: 'ok.example,not a host' })).toEqual([{ variable: 'HTTP_TASK_ALLOW', message: expect.stringContaining('"not a host"') }]);
+    expect(variables({ HTTP_TASK_ALLOW: '10.0.0.0/33' })).toEqual(['HTTP_TASK_ALLOW']);
   });
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAllowList, type DestinationAllowList } from './http-destinations.js';
 import { NAME_PATTERN } from './queue-name.js';
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -65,6 +66,36 @@ const workerKeys = z
       keys.push({ secret, queues });
     }
     return keys;
+  });
+
+/** The tasks every worker can run without user code (packages/worker/src/builtin-tasks.ts). */
+export const BUILTIN_TASK_NAMES = ['noop', 'sleep', 'http.request'] as const;
+export type BuiltinTaskName = (typeof BUILTIN_TASK_NAMES)[number];
+
+/** `noop,sleep,http.request` (default: all), `none`, or any comma list of them. */
+const builtinTaskList = z
+  .string()
+  .default(BUILTIN_TASK_NAMES.join(','))
+  .transform((v, ctx) => {
+    const trimmed = v.trim();
+    if (trimmed === 'none' || trimmed === '') return [] as BuiltinTaskName[];
+    const names = [...new Set(trimmed.split(',').map((s) => s.trim()).filter(Boolean))];
+    for (const n of names) {
+      if (!(BUILTIN_TASK_NAMES as readonly string[]).includes(n)) {
+        ctx.addIssue({ code: 'custom', message: `unknown built-in task ${JSON.stringify(n)} (${BUILTIN_TASK_NAMES.join(', ')}, or none)` });
+      }
+    }
+    return names as BuiltinTaskName[];
+  });
+
+/** `host,cidr,address,…` that http.request may reach although they are loopback/private/link-local. */
+const httpTaskAllow = z
+  .string()
+  .optional()
+  .transform((v, ctx): DestinationAllowList => {
+    const { list, problems } = parseAllowList(v);
+    for (const message of problems) ctx.addIssue({ code: 'custom', message });
+    return list;
   });
 
 export interface WorkerKey {
@@ -140,6 +171,18 @@ export const configSchema = z.object({
   DEQUEUE_MAX_WAIT_MS: int(30_000, 0),
   /** On SIGTERM, how long in-flight jobs may finish before release, in ms (default 25000). */
   SHUTDOWN_GRACE_MS: int(25_000, 0),
+  /** Built-in tasks this process runs: a comma list of noop, sleep, http.request (default all three) or `none`. */
+  BUILTIN_TASKS: builtinTaskList,
+  /**
+   * Destinations http.request may reach although they are loopback, link-local, private or
+   * otherwise internal: host names, addresses and CIDR ranges, comma-separated (default none).
+   */
+  HTTP_TASK_ALLOW: httpTaskAllow,
+  /**
+   * Most response-body bytes http.request keeps in the job result (default 65536); the rest is
+   * not downloaded and the result says `truncated: true`. Keep it well under MAX_PAYLOAD_BYTES.
+   */
+  HTTP_TASK_MAX_RESPONSE_BYTES: int(65_536, 0),
   /** Module exporting user tasks (default: built-in tasks only). */
   TASKS_MODULE: optionalString,
   /** Apply migrations at start (default true; the Helm chart sets false and runs a hook Job). */

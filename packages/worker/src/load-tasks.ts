@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { builtinTasks } from './builtin-tasks.js';
+import { builtinTasks, type BuiltinTaskOptions } from './builtin-tasks.js';
 import { isTaskDefinition, TaskRegistry } from './task.js';
 import type { TaskDefinition } from './task.js';
 
@@ -43,11 +43,12 @@ export async function loadTasksModule(specifier: string, opts: { cwd?: string } 
 }
 
 /**
- * The registry a worker process runs with: the built-in tasks plus, when `tasksModule` is set,
- * the module's tasks. A user task may not reuse a built-in name (the registry rejects duplicates).
+ * The registry a worker process runs with: the built-in tasks (`builtins`: false for none, or the
+ * selection and http.request policy) plus, when `tasksModule` is set, the module's tasks. A user
+ * task may not reuse the name of a built-in that is switched on (the registry rejects duplicates).
  */
-export async function loadTaskRegistry(opts: { tasksModule?: string; cwd?: string; builtins?: boolean } = {}): Promise<TaskRegistry> {
-  const tasks = opts.builtins === false ? [] : builtinTasks();
+export async function loadTaskRegistry(opts: { tasksModule?: string; cwd?: string; builtins?: boolean | BuiltinTaskOptions } = {}): Promise<TaskRegistry> {
+  const tasks = opts.builtins === false ? [] : builtinTasks(opts.builtins === true ? {} : opts.builtins);
   if (opts.tasksModule) tasks.push(...(await loadTasksModule(opts.tasksModule, { cwd: opts.cwd })));
   try {
     return new TaskRegistry(tasks);
