@@ -27,8 +27,12 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     embedded = await startEmbeddedPostgres({ dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
     url = embedded.url;
   }
-  const sql = createDb({ url, max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE });
-  const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1 }) : sql;
+  const timeouts = {
+    connectTimeout: config.DATABASE_CONNECT_TIMEOUT_MS / 1000,
+    ...(config.DATABASE_STATEMENT_TIMEOUT_MS > 0 && { statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS }),
+  };
+  const sql = createDb({ url, max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE, ...timeouts });
+  const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1, ...timeouts }) : sql;
   if (opts.migrate ?? config.MIGRATE_ON_START) {
     const res = await migrate(sql);
     log.info('migrations current', { applied: res.applied, current: res.current });

@@ -21,6 +21,9 @@ export interface DispatcherOptions {
   onRelease?: (count: number) => void;
 }
 
+/** Delay before a failed claim round is tried again, in ms. */
+const CLAIM_RETRY_MS = 100;
+
 interface Waiter {
   queues: '*' | string[];
   key: string;
@@ -48,6 +51,7 @@ export class Dispatcher {
   private again = false;
   private stopped = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private listener: Listener | undefined;
   /** Queue sets whose last claim came back short: nothing claimable until a wake-up. */
   private readonly drained = new Set<string>();
@@ -63,6 +67,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const w of [...this.waiters]) this.finish(w);
     await this.listener?.stop().catch(() => {});
     while (this.running) await new Promise((r) => setTimeout(r, 5));
@@ -146,8 +151,11 @@ export class Dispatcher {
       try {
         jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, limit, leaseMs: this.opts.leaseMs });
       } catch (err) {
-        // Database trouble: the waiters keep waiting; the poll timer retries.
+        // Database trouble: the waiters keep waiting and the claim is retried soon. Waiting for
+        // the poll timer cost up to POLL_INTERVAL_MS after PostgreSQL came back; the pool's own
+        // reconnect backoff (≤ 250 ms, engine/db.ts) already paces the attempts.
         this.opts.log.warn('claim failed', { error: String(err) });
+        this.retrySoon();
         continue;
       }
       this.opts.onClaimRound?.(jobs.length, demand);
@@ -155,6 +163,16 @@ export class Dispatcher {
       else this.again = true; // more may be waiting; the next round serves the rest of the demand
       await this.deliver(group, jobs);
     }
+  }
+
+  /** One retry of the claim rounds CLAIM_RETRY_MS after a failure, while anyone waits. */
+  private retrySoon(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.wake();
+    }, CLAIM_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   private async deliver(group: Waiter[], jobs: ClaimedJob[]): Promise<void> {

@@ -29,6 +29,8 @@ describe('parseConfig defaults', () => {
       LISTEN_QUEUES: '*',
       DATABASE_POOL_MAX: 10,
       DATABASE_PREPARE: true,
+      DATABASE_CONNECT_TIMEOUT_MS: 1_000,
+      DATABASE_STATEMENT_TIMEOUT_MS: 15_000,
       PGDISPATCH_DATA_DIR: './.pgdispatch/data',
       EMBEDDED_PG_PORT: 54329,
       HOST: '0.0.0.0',

@@ -127,6 +127,16 @@ export const configSchema = z.object({
   DATABASE_POOL_MAX: int(10, 1),
   /** Server-side prepared statements (default true); set false behind PgBouncer transaction mode. */
   DATABASE_PREPARE: bool(true),
+  /**
+   * Longest wait for a new database connection, in ms (default 1000). During an outage a request
+   * fails with 503 + Retry-After after at most about this long instead of hanging.
+   */
+  DATABASE_CONNECT_TIMEOUT_MS: int(1_000, 100),
+  /**
+   * statement_timeout and idle_in_transaction_session_timeout of every pool connection, in ms
+   * (default 15000; 0 = none). A claim or write stuck behind a lock ends with a retryable 503.
+   */
+  DATABASE_STATEMENT_TIMEOUT_MS: int(15_000, 0),
   /** Data directory of the embedded PostgreSQL (default ./.pgdispatch/data). */
   PGDISPATCH_DATA_DIR: z.string().default('./.pgdispatch/data'),
   /** Port of the embedded PostgreSQL (default 54329). */

@@ -37,6 +37,8 @@ export interface MigrateResult {
 export async function migrate(sql: Sql, opts: { dir?: string } = {}): Promise<MigrateResult> {
   const migrations = await loadMigrations(opts.dir);
   return sql.begin(async (tx) => {
+    // Waiting for another pod's migration, or a long migration, must not hit the pool's statement timeout.
+    await tx`set local statement_timeout = 0`;
     await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
     await tx`create table if not exists pgdispatch_migrations (
       version text primary key, name text not null, applied_at timestamptz not null default now())`;

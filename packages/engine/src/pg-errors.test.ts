@@ -11,7 +11,7 @@ describe('toDispatchError', () => {
     expect(isUnavailable(pgErr(code))).toBe(true);
   });
 
-  it.each(['40001', '40P01'])('%s (serialization/deadlock) → unavailable, retryable', (code) => {
+  it.each(['40001', '40P01', '57014', '25P03'])('%s (serialization/deadlock/timeout) → unavailable, retryable', (code) => {
     expect(toDispatchError(pgErr(code))).toMatchObject({ code: 'unavailable', retryable: true });
   });
 

@@ -10,6 +10,11 @@ export function toDispatchError(err: unknown): DispatchError {
   if (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') {
     return new DispatchError('unavailable', 'database unavailable', { cause: err, details: { reason: code || message } });
   }
+  // 57014: cancelled by statement_timeout; 25P03: idle_in_transaction_session_timeout ended the
+  // session. Both mean "try again", not "your request was wrong".
+  if (code === '57014' || code === '25P03') {
+    return new DispatchError('unavailable', 'database statement timed out, retry', { cause: err, retryable: true, details: { reason: code } });
+  }
   if (code === '40001' || code === '40P01') {
     return new DispatchError('unavailable', 'transaction conflict, retry', { cause: err, retryable: true, details: { reason: code } });
   }
