@@ -5,6 +5,11 @@ import { pg } from '../pg-errors.js';
  * Expired leases: running jobs whose lease_expires_at passed (by the database's clock). Each one
  * counts as a spent attempt: → retry_waiting (runnable now), failed when attempts are spent,
  * cancelled when a cancel was requested. SKIP LOCKED lets many api pods reap side by side.
+ *
+ * `run_at` is left as it was: it is already in the past (the job was claimed), so the job is
+ * runnable at once and keeps its place in `priority, run_at, id` order. Setting `run_at = now()`
+ * sent it behind every job enqueued since — one was re-claimed 31 s after its lease expired,
+ * behind a backlog (issue #10).
  */
 export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number } = {}): Promise<{ id: number; queue: string; state: string }[]> {
   return pg(exec.unsafe<{ id: number; queue: string; state: string }[]>(
@@ -14,7 +19,7 @@ export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number 
      ), reaped as (
        update jobs j set
           state = case when j.cancel_requested then 'cancelled' when j.attempt >= j.max_attempts then 'failed' else 'retry_waiting' end,
-          lease_token = null, lease_expires_at = null, run_at = now(), updated_at = now(),
+          lease_token = null, lease_expires_at = null, updated_at = now(),
           last_error = jsonb_build_object('message', 'lease expired', 'name', 'LeaseExpired', 'attempt', j.attempt, 'retryable', true),
           finished_at = case when j.cancel_requested or j.attempt >= j.max_attempts then now() else null end
          from expired where j.id = expired.id
