@@ -2,7 +2,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/worker/src/log.js';
+import { silentLogger } from '../../packages/core/src/log.js';
 import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
 import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/worker/src/log.js';
+import { silentLogger } from '../../packages/core/src/log.js';
 import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
 import { json, startTestServer, type TestServer } from '../../packages/worker/src/testing/http-server.js';
 import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
