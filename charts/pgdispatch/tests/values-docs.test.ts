@@ -138,8 +138,10 @@ describe('values.yaml against the server config schema', () => {
     for (const [key, chartDefault] of Object.entries(config)) {
       const env = toEnv(key);
       expect(serverVars, `config.${key} → ${env}`).toContain(env);
-      // "" in values.yaml is "unset" (the server's default applies).
-      expect(chartDefault === '' ? undefined : chartDefault, `config.${key} default`).toEqual(serverDefaults[env]);
+      // "" in values.yaml is "unset" (the server's default applies). The chart's value goes through
+      // the setting's own schema, as the ConfigMap string would, so lists compare parsed.
+      const field = (configSchema.shape as Record<string, z.ZodType>)[env]!;
+      expect(field.parse(chartDefault === '' ? undefined : String(chartDefault)), `config.${key} default`).toEqual(serverDefaults[env]);
     }
   });
 
