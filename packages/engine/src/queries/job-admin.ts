@@ -17,6 +17,11 @@ export interface JobListParams {
   queue?: string;
   state?: JobState;
   task?: string;
+  /** Only children of this job. */
+  parentId?: number;
+  /** Only jobs created at or after / before these times. */
+  createdAfter?: Date;
+  createdBefore?: Date;
   /** Cursor: only jobs with a smaller id (newest first). */
   beforeId?: number;
   /** Page size (default 50, at most 500). */
@@ -32,8 +37,11 @@ export async function jobList(exec: Exec, params: JobListParams): Promise<{ jobs
     `select ${JOB_COLUMNS} from jobs
       where ($1::text is null or queue = $1) and ($2::text is null or state = $2)
         and ($3::text is null or task = $3) and ($4::bigint is null or id < $4)
+        and ($6::bigint is null or parent_id = $6)
+        and ($7::timestamptz is null or created_at >= $7) and ($8::timestamptz is null or created_at < $8)
       order by id desc limit $5`,
-    [params.queue ?? null, params.state ?? null, params.task ?? null, params.beforeId ?? null, limit] as never[],
+    [params.queue ?? null, params.state ?? null, params.task ?? null, params.beforeId ?? null, limit,
+      params.parentId ?? null, params.createdAfter ?? null, params.createdBefore ?? null] as never[],
   ));
   return { jobs, nextCursor: jobs.length === limit ? (jobs.at(-1)?.id ?? null) : null };
 }

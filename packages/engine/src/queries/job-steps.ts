@@ -44,3 +44,9 @@ export async function jobStepsLoad(exec: Exec, params: { id: number }): Promise<
   const rows = await pg(exec<{ name: string; result: unknown }[]>`select name, result from job_steps where job_id = ${params.id}`);
   return Object.fromEntries(rows.map((r) => [r.name, r.result]));
 }
+
+/** A job's checkpointed steps with the attempt that recorded each, oldest first (read API). */
+export async function jobStepsList(exec: Exec, params: { id: number }): Promise<{ name: string; result: unknown; attempt: number; createdAt: Date }[]> {
+  return pg(exec<{ name: string; result: unknown; attempt: number; createdAt: Date }[]>`
+    select name, result, attempt, created_at as "createdAt" from job_steps where job_id = ${params.id} order by created_at, name`);
+}
