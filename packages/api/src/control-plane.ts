@@ -14,6 +14,19 @@ import { Batcher } from '@pgdispatch/core/batcher';
 import type { Dispatcher } from './dispatcher.js';
 import type { Metrics } from './metrics.js';
 
+/** One executor (or several sharing a credential and queue set) as seen by this process's dequeues. */
+export interface WorkerPresence {
+  /** `in-process`: the executor inside this process (role all); `http`: a worker over the internal API. */
+  tier: 'in-process' | 'http';
+  /** The worker credential's subject (JWT `sub`, `worker-key` for a static key). */
+  subject: string;
+  queues: '*' | string[];
+  /** Epoch ms of the last dequeue's start or end. */
+  lastSeenAt: number;
+  /** A dequeue long-poll is open right now. */
+  waiting: boolean;
+}
+
 export interface ControlPlaneOptions {
   sql: Sql;
   dispatcher: Dispatcher;
@@ -34,8 +47,8 @@ export class ControlPlane implements Transport {
   private readonly failures: Batcher<FailItem, FailOutcome>;
   /** claim time and queue of jobs claimed through this process, for the duration histogram. */
   private readonly claimedAt = new Map<number, { at: number; queue: string }>();
-  /** Queue set (`*` or names) → last time an executor asked for work on it. */
-  private readonly presence = new Map<string, number>();
+  /** (tier, credential, queue set) → last time an executor asked for work on it. */
+  private readonly presence = new Map<string, WorkerPresence>();
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.completions = new Batcher((items) => jobCompleteMany(opts.sql, { items }));
@@ -48,12 +61,18 @@ export class ControlPlane implements Transport {
     return results;
   }
 
-  async dequeue(req: DequeueRequest): Promise<ClaimedJob[]> {
+  /** `who` says where the request came from: the internal HTTP route passes the credential's subject. */
+  async dequeue(req: DequeueRequest, who: { tier: WorkerPresence['tier']; subject: string } = { tier: 'in-process', subject: 'in-process' }): Promise<ClaimedJob[]> {
     const started = Date.now();
-    const key = req.queues === '*' ? '*' : [...req.queues].sort().join(',');
-    this.presence.set(key, started);
-    const jobs = await this.opts.dispatcher.request(req);
-    this.presence.set(key, Date.now());
+    const queues = req.queues === '*' ? '*' : [...req.queues].sort();
+    const key = `${who.tier}|${who.subject}|${queues === '*' ? '*' : queues.join(',')}`;
+    const seen: WorkerPresence = { ...who, queues, lastSeenAt: started, waiting: true };
+    this.presence.set(key, seen);
+    if (this.presence.size > 1000) this.forgetOldPresence(); // bounded: one entry per credential × queue set
+    const jobs = await this.opts.dispatcher.request(req).finally(() => {
+      seen.lastSeenAt = Date.now();
+      seen.waiting = false;
+    });
     this.opts.metrics.dequeueWait.observe((Date.now() - started) / 1000);
     const now = Date.now();
     if (this.claimedAt.size > 100_000) this.claimedAt.clear(); // only feeds a histogram: bound it
@@ -69,11 +88,26 @@ export class ControlPlane implements Transport {
 
   /** Queues among `queues` on which no executor has asked for work within the presence window. */
   unattendedQueues(queues: string[]): string[] {
-    const horizon = Date.now() - (this.opts.presenceMs ?? 60_000);
-    const live = [...this.presence].filter(([, t]) => t >= horizon).map(([k]) => k);
-    if (live.includes('*')) return [];
-    const covered = new Set(live.flatMap((k) => k.split(',')));
+    const live = this.workers();
+    if (live.some((w) => w.queues === '*')) return [];
+    const covered = new Set(live.flatMap((w) => w.queues));
     return queues.filter((q) => !covered.has(q));
+  }
+
+  /** Executors that asked this process for work within the presence window, newest first. */
+  workers(): WorkerPresence[] {
+    const horizon = Date.now() - this.presenceMs;
+    return [...this.presence.values()].filter((p) => p.waiting || p.lastSeenAt >= horizon).map((p) => ({ ...p })).sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+  }
+
+  /** The presence window in ms: how long a dequeue counts as an executor listening. */
+  get presenceMs(): number {
+    return this.opts.presenceMs ?? 60_000;
+  }
+
+  private forgetOldPresence(): void {
+    const horizon = Date.now() - this.presenceMs;
+    for (const [k, p] of this.presence) if (!p.waiting && p.lastSeenAt < horizon) this.presence.delete(k);
   }
 
   async heartbeat(items: LeaseRef[]): Promise<HeartbeatReply[]> {

@@ -1,7 +1,12 @@
 import { z } from 'zod';
-import { enqueueBatchBody, enqueueBody, queuePolicyBody } from './schemas.js';
+import { enqueueBatchBody, enqueueBody, listJobsQuery, queuePolicyBody, throughputQuery } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
+/** Query parameters of a zod object schema (refinements aside), each with its own JSON schema. */
+const query = (schema: z.ZodType) => {
+  const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, Record<string, unknown>> };
+  return Object.entries(js.properties ?? {}).map(([name, s]) => ({ name, in: 'query', required: false, schema: s, ...(typeof s.description === 'string' ? { description: s.description } : {}) }));
+};
 const errorResponse = { description: 'Error: `{ error: { code, message, details? } }`' };
 
 /** /openapi.json, generated from the same zod schemas that validate requests. */
@@ -18,7 +23,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     paths: {
       '/v1/queues/{queue}/jobs': { post: { summary: 'Enqueue a job (201 created, 200 existing by idempotencyKey)', parameters: [queue], requestBody: json(enqueueBody), responses: { 201: { description: 'created' }, 200: { description: 'existing' }, ...errors } } },
       '/v1/queues/{queue}/jobs/batch': { post: { summary: 'Enqueue up to 1000 jobs in one statement', parameters: [queue], requestBody: json(enqueueBatchBody), responses: { 201: { description: 'created' }, ...errors } } },
-      '/v1/jobs': { get: { summary: 'List jobs, newest first', parameters: ['queue', 'state', 'task', 'cursor', 'limit'].map((n) => ({ name: n, in: 'query', required: false, schema: { type: 'string' } })), responses: { 200: { description: '{ jobs, nextCursor }' }, ...errors } } },
+      '/v1/jobs': { get: { summary: 'List jobs, newest first', parameters: query(listJobsQuery), responses: { 200: { description: '{ jobs, nextCursor }' }, ...errors } } },
       '/v1/jobs/{id}': { get: { summary: 'Get a job', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
       '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (waiting → cancelled; running → cancel requested)', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
       '/v1/jobs/{id}/retry': { post: { summary: 'Start a failed or cancelled job again', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
@@ -27,6 +32,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/queues/{name}': { put: { summary: 'Create a queue or update its policy', parameters: [name], requestBody: json(queuePolicyBody), responses: { 200: { description: '{ queue }' }, ...errors } } },
       '/v1/queues/{name}/pause': { post: { summary: 'Pause a queue', parameters: [name], responses: { 200: { description: '{ queue }' }, ...errors } } },
       '/v1/queues/{name}/resume': { post: { summary: 'Resume a queue', parameters: [name], responses: { 200: { description: '{ queue }' }, ...errors } } },
+      '/v1/whoami': { get: { summary: 'Scopes of the key sent (answers authenticated: false without a key)', security: [], responses: { 200: { description: '{ authenticated, open, scopes }' }, 401: errorResponse } } },
+      '/v1/jobs/{id}/steps': { get: { summary: 'Checkpointed steps of a job', parameters: [jobId], responses: { 200: { description: '{ steps: [{ name, result, attempt, createdAt }] }' }, ...errors } } },
+      '/v1/stats/queues': { get: { summary: 'Every queue: counts by state, oldest waiting age, paused, concurrency limit, workersListening', responses: { 200: { description: '{ queues }' }, ...errors } } },
+      '/v1/stats/throughput': { get: { summary: 'Jobs finished per bucket (succeeded, failed) by queue over a window', parameters: query(throughputQuery), responses: { 200: { description: '{ bucketSeconds, until, queues }' }, ...errors } } },
+      '/v1/workers': { get: { summary: 'Executors that asked this api process for work recently', responses: { 200: { description: '{ presenceSeconds, workers }' }, ...errors } } },
       '/v1/queues/{name}/stats': { get: { summary: 'Counts by state, oldest waiting age', parameters: [name], responses: { 200: { description: '{ stats }' }, ...errors } } },
     },
   };

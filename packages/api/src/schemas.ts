@@ -26,9 +26,21 @@ export const listJobsQuery = z.strictObject({
   queue: queueNameSchema.optional(),
   state: z.enum(JOB_STATES).optional(),
   task: z.string().min(1).max(128).optional(),
+  parent: z.coerce.number().int().positive().optional().describe('Only children of this job'),
+  createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this time (ISO 8601)'),
+  createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only jobs created before this time (ISO 8601)'),
   cursor: z.coerce.number().int().positive().optional().describe('nextCursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).optional().describe('Page size (default 50)'),
 });
+
+export const throughputQuery = z
+  .strictObject({
+    windowSeconds: z.coerce.number().int().min(60).max(86_400).optional().describe('How far back (default 3600)'),
+    bucketSeconds: z.coerce.number().int().min(10).max(3600).optional().describe('Bucket width (default 60)'),
+  })
+  .refine((q) => (q.windowSeconds ?? 3600) % (q.bucketSeconds ?? 60) === 0 && (q.windowSeconds ?? 3600) / (q.bucketSeconds ?? 60) <= 1440, {
+    message: 'windowSeconds must be a multiple of bucketSeconds, with at most 1440 buckets',
+  });
 
 export const queuePolicyBody = z.strictObject({
   concurrencyLimit: z.number().int().min(1).max(1_000_000).nullable().optional().describe('Max running at once; null = unlimited'),

@@ -32,7 +32,7 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
     const req = await parseJson(c, dequeueRequestSchema);
     const queues = allowedQueues(c.get('worker'), req.queues);
     const signal = c.req.raw.signal;
-    const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal });
+    const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal }, { tier: 'http', subject: c.get('worker').subject });
     // The client hung up while we claimed: release now rather than wait out the lease.
     if (signal.aborted && jobs.length > 0) {
       await deps.control.undeliverable(jobs);

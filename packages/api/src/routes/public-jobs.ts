@@ -3,6 +3,7 @@ import { streamSSE } from 'hono/streaming';
 import type { Sql } from '@pgdispatch/engine/db';
 import { jobCancel, jobGet, jobList, jobRetry } from '@pgdispatch/engine/queries/job-admin';
 import type { EnqueueItem } from '@pgdispatch/engine/queries/job-enqueue';
+import { jobStepsList } from '@pgdispatch/engine/queries/job-steps';
 import { FINAL_STATES } from '@pgdispatch/core/types';
 import type { z } from 'zod';
 import type { AuthVariables } from '../middleware/auth/index.js';
@@ -48,6 +49,9 @@ export function publicJobRoutes(deps: { sql: Sql; control: ControlPlane; events:
       ...(q.queue !== undefined && { queue: q.queue }),
       ...(q.state !== undefined && { state: q.state }),
       ...(q.task !== undefined && { task: q.task }),
+      ...(q.parent !== undefined && { parentId: q.parent }),
+      ...(q.createdAfter !== undefined && { createdAfter: new Date(q.createdAfter) }),
+      ...(q.createdBefore !== undefined && { createdBefore: new Date(q.createdBefore) }),
       ...(q.cursor !== undefined && { beforeId: q.cursor }),
       ...(q.limit !== undefined && { limit: q.limit }),
     });
@@ -55,6 +59,11 @@ export function publicJobRoutes(deps: { sql: Sql; control: ControlPlane; events:
   });
 
   app.get('/jobs/:id', requireScope('read'), async (c) => c.json({ job: await jobGet(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
+  app.get('/jobs/:id/steps', requireScope('read'), async (c) => {
+    const id = parseJobId(c.req.param('id'));
+    await jobGet(deps.sql, { id }); // 404 for an unknown job rather than an empty list
+    return c.json({ steps: await jobStepsList(deps.sql, { id }) });
+  });
   app.post('/jobs/:id/cancel', requireScope('admin'), async (c) => c.json({ job: await jobCancel(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
   app.post('/jobs/:id/retry', requireScope('admin'), async (c) => c.json({ job: await jobRetry(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
 

@@ -18,22 +18,30 @@ function keyMatches(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
+const ALL_SCOPES: ReadonlySet<ApiScope> = new Set(['enqueue', 'read', 'admin']);
+
+/**
+ * The scopes a request's API key grants: every scope when no keys are configured, `undefined`
+ * when it sends no key, `unauthorized` for a key that is not one of `keys`.
+ */
+export function requestScopes(keys: readonly ApiKey[], headers: { authorization?: string | undefined; apiKey?: string | undefined }): ReadonlySet<ApiScope> | undefined {
+  if (keys.length === 0) return ALL_SCOPES;
+  const token = bearer(headers.authorization) ?? headers.apiKey;
+  if (!token) return undefined;
+  const key = keys.find((k) => keyMatches(token, k.secret));
+  if (!key) throw new DispatchError('unauthorized', 'invalid API key');
+  return key.scopes.includes('admin') ? ALL_SCOPES : new Set(key.scopes);
+}
+
 /**
  * Public API keys (`Authorization: Bearer <key>` or `X-API-Key`). With no keys configured (role
  * all, local use) every request gets every scope. Worker credentials are not API keys: 401.
  */
 export function apiKeyAuth(opts: { keys: readonly ApiKey[] }): MiddlewareHandler<{ Variables: AuthVariables }> {
-  const open: ReadonlySet<ApiScope> = new Set(['enqueue', 'read', 'admin']);
   return async function apiKeyAuth(c, next) {
-    if (opts.keys.length === 0) {
-      c.set('scopes', open);
-      return next();
-    }
-    const token = bearer(c.req.header('authorization')) ?? c.req.header('x-api-key');
-    if (!token) throw new DispatchError('unauthorized', 'missing API key (Authorization: Bearer <key>)');
-    const key = opts.keys.find((k) => keyMatches(token, k.secret));
-    if (!key) throw new DispatchError('unauthorized', 'invalid API key');
-    c.set('scopes', new Set(key.scopes.includes('admin') ? ['enqueue', 'read', 'admin'] : key.scopes));
+    const scopes = requestScopes(opts.keys, { authorization: c.req.header('authorization'), apiKey: c.req.header('x-api-key') });
+    if (!scopes) throw new DispatchError('unauthorized', 'missing API key (Authorization: Bearer <key>)');
+    c.set('scopes', scopes);
     return next();
   };
 }

@@ -1,0 +1,69 @@
+import { Hono } from 'hono';
+import type { Sql } from '@pgdispatch/engine/db';
+import { jobThroughput, queueOverview, type QueueOverview, type Throughput } from '@pgdispatch/engine/queries/queue-overview';
+import type { ControlPlane } from '../control-plane.js';
+import type { AuthVariables } from '../middleware/auth/index.js';
+import { requestScopes, requireScope } from '../middleware/auth/index.js';
+import type { ApiKey } from '@pgdispatch/core/config';
+import { parseWith, throughputQuery } from '../schemas.js';
+
+/**
+ * Remembers an answer for `ttlMs` so that many open dashboards (each polling) cost one query
+ * per interval, not one per viewer. Concurrent callers share the pending promise.
+ */
+function cached<K, T>(ttlMs: number, load: (key: K) => Promise<T>): (key: K, keyText: string) => Promise<T> {
+  const entries = new Map<string, { at: number; value: Promise<T> }>();
+  return (key, keyText) => {
+    const hit = entries.get(keyText);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.value;
+    const value = load(key);
+    entries.set(keyText, { at: Date.now(), value });
+    value.catch(() => entries.delete(keyText)); // a failure is not remembered
+    if (entries.size > 32) for (const k of [...entries.keys()].slice(0, entries.size - 32)) entries.delete(k);
+    return value;
+  };
+}
+
+/** How long queue counts and throughput answers are reused, in ms (dashboards poll every few seconds). */
+const OVERVIEW_TTL_MS = 1_000;
+const THROUGHPUT_TTL_MS = 5_000;
+
+/**
+ * `GET /v1/whoami`, answered before the key check: without a key it says `authenticated: false`
+ * (so a client learns that a key is needed without provoking a 401), with a valid key its scopes,
+ * with an invalid one 401. It reveals nothing a 401 would not.
+ */
+export function whoamiRoute(deps: { keys: readonly ApiKey[] }) {
+  const app = new Hono();
+  app.get('/v1/whoami', (c) => {
+    const scopes = requestScopes(deps.keys, { authorization: c.req.header('authorization'), apiKey: c.req.header('x-api-key') });
+    return c.json({ authenticated: scopes !== undefined, open: deps.keys.length === 0, scopes: [...(scopes ?? [])].sort() });
+  });
+  return app;
+}
+
+/** /v1 read-only views for dashboards and scripts: queue overview, throughput, workers. */
+export function publicStatsRoutes(deps: { sql: Sql; control: ControlPlane }) {
+  const app = new Hono<{ Variables: AuthVariables }>();
+  const overview = cached<void, QueueOverview[]>(OVERVIEW_TTL_MS, () => queueOverview(deps.sql));
+  const throughput = cached<{ windowSeconds: number; bucketSeconds: number }, Throughput>(THROUGHPUT_TTL_MS, (p) => jobThroughput(deps.sql, p));
+
+  app.get('/stats/queues', requireScope('read'), async (c) => {
+    const queues = await overview(undefined, '');
+    const unattended = new Set(deps.control.unattendedQueues(queues.map((q) => q.name)));
+    return c.json({ queues: queues.map((q) => ({ ...q, workersListening: !unattended.has(q.name) })) });
+  });
+
+  app.get('/stats/throughput', requireScope('read'), async (c) => {
+    const q = parseWith(throughputQuery, c.req.query(), 'query');
+    const p = { windowSeconds: q.windowSeconds ?? 3600, bucketSeconds: q.bucketSeconds ?? 60 };
+    return c.json(await throughput(p, `${p.windowSeconds}/${p.bucketSeconds}`));
+  });
+
+  app.get('/workers', requireScope('read'), (c) =>
+    c.json({
+      presenceSeconds: deps.control.presenceMs / 1000,
+      workers: deps.control.workers().map((w) => ({ ...w, lastSeenAt: new Date(w.lastSeenAt).toISOString() })),
+    }));
+  return app;
+}
