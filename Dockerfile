@@ -23,6 +23,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/engine/package.json packages/engine/
 COPY packages/client/package.json packages/client/
 COPY packages/worker/package.json packages/worker/
+COPY packages/dashboard/package.json packages/dashboard/
 COPY packages/api/package.json packages/api/
 COPY apps/server/package.json apps/server/
 COPY bench/package.json bench/
@@ -43,6 +44,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/engine/package.json packages/engine/
 COPY packages/client/package.json packages/client/
 COPY packages/worker/package.json packages/worker/
+COPY packages/dashboard/package.json packages/dashboard/
 COPY packages/api/package.json packages/api/
 COPY apps/server/package.json apps/server/
 COPY bench/package.json bench/
@@ -72,6 +74,7 @@ COPY --from=build /src/packages/engine/bin/ packages/engine/bin/
 COPY --from=build /src/packages/client/dist/ packages/client/dist/
 COPY --from=build /src/packages/worker/dist/ packages/worker/dist/
 COPY --from=build /src/packages/api/dist/ packages/api/dist/
+COPY --from=build /src/packages/dashboard/dist/ packages/dashboard/dist/
 COPY --from=build /src/apps/server/dist/ apps/server/dist/
 COPY migrations/ migrations/
 USER 10001:10001

@@ -14,6 +14,8 @@ import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { internalRoutes } from './routes/internal.js';
 import { publicJobRoutes } from './routes/public-jobs.js';
 import { publicQueueRoutes } from './routes/public-queues.js';
+import { publicStatsRoutes, whoamiRoute } from './routes/public-stats.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 
 export interface AppDeps {
   sql: Sql;
@@ -30,6 +32,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** Clamp for dequeue long-polls, in ms. */
   dequeueMaxWaitMs: number;
+  /** Built dashboard (index.html + assets) served at `/`; absent: no dashboard. */
+  dashboardDir?: string;
 }
 
 /** The api tier's HTTP app, built from explicit dependencies (no globals), so tests run it for real. */
@@ -51,15 +55,18 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', healthRoutes(health));
   app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));
 
+  app.route('/', whoamiRoute({ keys: deps.apiKeys })); // before /v1's key check: it answers without a key too
   const v1 = new Hono<{ Variables: AuthVariables }>();
   v1.use(bodyLimit({ maxBytes: deps.bodyLimitBytes }), apiKeyAuth({ keys: deps.apiKeys }));
   v1.route('/', publicJobRoutes({ sql: deps.sql, control: deps.control, events: deps.events }));
   v1.route('/', publicQueueRoutes({ sql: deps.sql }));
+  v1.route('/', publicStatsRoutes({ sql: deps.sql, control: deps.control }));
   app.route('/v1', v1);
 
   const internal = new Hono<{ Variables: AuthVariables }>();
   internal.use('/internal/*', bodyLimit({ maxBytes: deps.bodyLimitBytes }), workerAuth({ keys: deps.workerKeys, ...(deps.workerTokenSecret ? { secret: deps.workerTokenSecret } : {}) }));
   internal.route('/', internalRoutes({ control: deps.control, maxWaitMs: deps.dequeueMaxWaitMs }));
   app.route('/', internal);
+  if (deps.dashboardDir) app.route('/', dashboardRoutes({ dir: deps.dashboardDir, log: deps.log }));
   return app;
 }
