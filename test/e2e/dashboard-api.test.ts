@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../packages/core/src/config.js';
 import { mintWorkerToken } from '../../packages/api/src/tokens.js';
-import { silentLogger } from '../../packages/worker/src/log.js';
+import { silentLogger } from '../../packages/core/src/log.js';
 import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
 import { insertJob } from '../../packages/engine/src/testing/factories.js';
 import { startServer, type RunningServer } from '../../apps/server/src/serve.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/worker/src/log.js';
+import { silentLogger } from '../../packages/core/src/log.js';
 import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
 import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
 import { ensureChromium, launchChromium } from '../helpers/browser.js';
