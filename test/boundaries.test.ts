@@ -17,7 +17,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   '@pgdispatch/client': ['@pgdispatch/core'],
   '@pgdispatch/worker': ['@pgdispatch/core', '@pgdispatch/client'],
   '@pgdispatch/api': ['@pgdispatch/core', '@pgdispatch/engine'],
-  '@pgdispatch/server': ['@pgdispatch/core', '@pgdispatch/engine', '@pgdispatch/client', '@pgdispatch/worker', '@pgdispatch/api'],
+  // The browser bundle: it talks to the api over HTTP only, and apps/server serves its files.
+  '@pgdispatch/dashboard': [],
+  '@pgdispatch/server': ['@pgdispatch/core', '@pgdispatch/engine', '@pgdispatch/client', '@pgdispatch/worker', '@pgdispatch/api', '@pgdispatch/dashboard'],
 };
 
 interface Pkg {
@@ -38,15 +40,18 @@ function readPackages(): Pkg[] {
   return root.workspaces
     .filter((w) => w.startsWith('packages/') || w.startsWith('apps/'))
     .map((w) => {
-      const pj = JSON.parse(readFileSync(join(ROOT, w, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string> };
-      return { name: pj.name, dir: join(ROOT, w), deps: new Set(Object.keys(pj.dependencies ?? {})) };
+      const pj = JSON.parse(readFileSync(join(ROOT, w, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+      // The dashboard is bundled at build time: its libraries are devDependencies (so the
+      // production install skips them) and still count as declared.
+      const bundled = pj.name === '@pgdispatch/dashboard' ? Object.keys(pj.devDependencies ?? {}) : [];
+      return { name: pj.name, dir: join(ROOT, w), deps: new Set([...Object.keys(pj.dependencies ?? {}), ...bundled]) };
     });
 }
 
 function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
-    return statSync(p).isDirectory() ? walk(p) : /\.(ts|mts|mjs|js)$/.test(name) ? [p] : [];
+    return statSync(p).isDirectory() ? walk(p) : /\.(ts|tsx|mts|mjs|js)$/.test(name) ? [p] : [];
   });
 }
 
