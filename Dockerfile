@@ -75,6 +75,7 @@ COPY --from=build /src/packages/client/dist/ packages/client/dist/
 COPY --from=build /src/packages/worker/dist/ packages/worker/dist/
 COPY --from=build /src/packages/api/dist/ packages/api/dist/
 COPY --from=build /src/packages/dashboard/dist/ packages/dashboard/dist/
+COPY --from=build /src/packages/dashboard/dir.js packages/dashboard/dir.js
 COPY --from=build /src/apps/server/dist/ apps/server/dist/
 COPY migrations/ migrations/
 USER 10001:10001

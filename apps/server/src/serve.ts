@@ -1,6 +1,5 @@
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dashboardDir } from '@pgdispatch/dashboard/dir';
 import { Hono } from 'hono';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { Config } from '@pgdispatch/core/config';
@@ -28,15 +27,6 @@ export interface RunningServer {
   port: number;
   /** Graceful stop: stop taking work, finish or release in-flight jobs, close the database last. */
   stop(): Promise<void>;
-}
-
-/** The built dashboard's folder (packages/dashboard/dist), found through the workspace dependency. */
-function dashboardDir(): string | undefined {
-  try {
-    return join(dirname(createRequire(import.meta.url).resolve('@pgdispatch/dashboard/package.json')), 'dist');
-  } catch {
-    return undefined;
-  }
 }
 
 function listen(app: Hono, host: string, port: number): Promise<{ server: ServerType; port: number }> {
@@ -118,7 +108,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         ...(config.WORKER_TOKEN_SECRET ? { workerTokenSecret: config.WORKER_TOKEN_SECRET } : {}),
         bodyLimitBytes: config.BODY_LIMIT_BYTES,
         dequeueMaxWaitMs: config.DEQUEUE_MAX_WAIT_MS,
-        ...(dashboardDir() ? { dashboardDir: dashboardDir()! } : {}),
+        dashboardDir,
       });
       if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control as Transport });
     } else {

@@ -1,0 +1,2 @@
+/** Absolute path of `dist/` (index.html and assets/), built by `npm run build`. */
+export declare const dashboardDir: string;
