@@ -71,6 +71,15 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
+    name: 'claim: waitMs 0 hands out what is claimable now and answers [] at once when nothing is',
+    async run(s, ctx) {
+      const id = await s.enqueue({ queue: ctx.queue });
+      expect(await s.transport.dequeue({ queues: [ctx.queue], max: 5, waitMs: 0 })).toMatchObject([{ id, attempt: 1 }]);
+      expect(await s.transport.dequeue({ queues: [ctx.queue], max: 5, waitMs: 0 })).toEqual([]);
+      expect(await s.job(id)).toMatchObject({ state: 'running', attempt: 1 });
+    },
+  },
+  {
     name: 'claim: an aborted dequeue claims nothing',
     async run(s, ctx) {
       const id = await s.enqueue({ queue: ctx.queue });

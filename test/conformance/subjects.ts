@@ -4,8 +4,10 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '@pgdispatch/api/app';
 import { ControlPlane } from '@pgdispatch/api/control-plane';
 import { Dispatcher } from '@pgdispatch/api/dispatcher';
+import { Enqueuer } from '@pgdispatch/api/enqueue';
 import { JobEvents } from '@pgdispatch/api/job-events';
 import { Metrics } from '@pgdispatch/api/metrics';
+import { WorkerPresence } from '@pgdispatch/api/worker-presence';
 import { silentLogger } from '@pgdispatch/core/log';
 import type { Transport } from '@pgdispatch/core/transport';
 import { jobCancel, jobGet } from '@pgdispatch/engine/queries/job-admin';
@@ -21,12 +23,15 @@ const LEASE_MS = 30_000;
 const WORKER_KEY = 'conformance-worker-key-0123456789';
 
 /** The real control plane (dispatcher, batcher, engine) on a fresh database; `wrap` picks how it is reached. */
-async function postgresSubject(wrap: (control: ControlPlane, db: TestDatabase) => Promise<{ transport: Transport; close(): Promise<void> }>): Promise<Subject> {
+async function postgresSubject(wrap: (api: ApiSide, db: TestDatabase) => Promise<{ transport: Transport; close(): Promise<void> }>): Promise<Subject> {
   const db = await createTestDatabase();
   const dispatcher = new Dispatcher({ sql: db.sql, leaseMs: LEASE_MS, batchMax: 100, pollIntervalMs: 100, log: silentLogger });
   await dispatcher.start();
-  const control = new ControlPlane({ sql: db.sql, dispatcher, metrics: new Metrics(), leaseMs: LEASE_MS, maxPayloadBytes: 262_144 });
-  const reached = await wrap(control, db);
+  const metrics = new Metrics();
+  const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: 262_144 });
+  const presence = new WorkerPresence();
+  const control = new ControlPlane({ sql: db.sql, dispatcher, enqueuer, presence, metrics, leaseMs: LEASE_MS, maxPayloadBytes: 262_144 });
+  const reached = await wrap({ control, enqueuer, presence, metrics }, db);
   return {
     transport: reached.transport,
     enqueue: async (job) => (await jobEnqueue(db.sql, { task: 'conformance.task', ...job })).job.id,
@@ -47,6 +52,14 @@ async function postgresSubject(wrap: (control: ControlPlane, db: TestDatabase) =
   };
 }
 
+/** The api-side objects a subject is built from (what apps/server wires in roles all and api). */
+interface ApiSide {
+  control: ControlPlane;
+  enqueuer: Enqueuer;
+  presence: WorkerPresence;
+  metrics: Metrics;
+}
+
 function listen(fetch: (req: Request) => Response | Promise<Response>): Promise<{ server: ServerType; url: string }> {
   return new Promise((resolve) => {
     const server = serve({ fetch, hostname: '127.0.0.1', port: 0 }, (info) => resolve({ server, url: `http://127.0.0.1:${info.port}` }));
@@ -57,16 +70,16 @@ export const subjects: SubjectFactory[] = [
   {
     name: 'in-process control plane (role all)',
     postgres: true,
-    start: () => postgresSubject(async (control) => ({ transport: control, close: async () => {} })),
+    start: () => postgresSubject(async ({ control }) => ({ transport: control, close: async () => {} })),
   },
   {
     name: 'HttpTransport → createApp over HTTP (role worker)',
     postgres: true,
     start: () =>
-      postgresSubject(async (control, db) => {
+      postgresSubject(async (api, db) => {
         const events = new JobEvents(db.sql, silentLogger);
         const app = createApp({
-          sql: db.sql, control, events, metrics: new Metrics(), log: silentLogger, version: 'conformance', role: 'api', listenQueues: [],
+          sql: db.sql, ...api, events, log: silentLogger, version: 'conformance', role: 'api', listenQueues: [],
           apiKeys: [], workerKeys: [{ secret: WORKER_KEY, queues: '*' }], bodyLimitBytes: 4_194_304, dequeueMaxWaitMs: 30_000,
         });
         const { server, url } = await listen(app.fetch);

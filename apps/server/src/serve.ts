@@ -6,14 +6,15 @@ import type { Config } from '@pgdispatch/core/config';
 import { resolveRole, type RolePlan } from '@pgdispatch/core/roles';
 import { createApp } from '@pgdispatch/api/app';
 import { ControlPlane } from '@pgdispatch/api/control-plane';
+import { Enqueuer } from '@pgdispatch/api/enqueue';
 import { Dispatcher } from '@pgdispatch/api/dispatcher';
 import { JobEvents } from '@pgdispatch/api/job-events';
 import { Metrics } from '@pgdispatch/api/metrics';
 import { healthRoutes } from '@pgdispatch/api/routes/health';
+import { WorkerPresence } from '@pgdispatch/api/worker-presence';
 import { errorHandler, notFoundHandler } from '@pgdispatch/api/errors';
 import { queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
 import { createJsonLogger, type Logger } from '@pgdispatch/core/log';
-import type { Transport } from '@pgdispatch/core/transport';
 import { openDatabase, type Database } from './database.js';
 import { startMaintenance } from './maintenance.js';
 import { startExecutor, type Executor } from './executor.js';
@@ -93,10 +94,14 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       phases.background.push(() => maintenance.stop());
       const events = new JobEvents(db.listenSql, log);
       phases.background.push(() => events.stop());
-      const control = new ControlPlane({ sql: db.sql, dispatcher, metrics, leaseMs: config.LEASE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+      const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+      const presence = new WorkerPresence();
+      const control = new ControlPlane({ sql: db.sql, dispatcher, enqueuer, presence, metrics, leaseMs: config.LEASE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
       app = createApp({
         sql: db.sql,
         control,
+        enqueuer,
+        presence,
         events,
         metrics,
         log,
@@ -110,7 +115,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         dequeueMaxWaitMs: config.DEQUEUE_MAX_WAIT_MS,
         dashboardDir,
       });
-      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control as Transport });
+      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control });
     } else {
       // Role worker: health and metrics only; readiness = the runtime is running.
       executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry) });

@@ -4,6 +4,7 @@ import type { ApiKey, WorkerKey } from '@pgdispatch/core/config';
 import type { Sql } from '@pgdispatch/engine/db';
 import type { Logger } from '@pgdispatch/core/log';
 import type { ControlPlane } from './control-plane.js';
+import type { Enqueuer } from './enqueue.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import type { JobEvents } from './job-events.js';
 import type { Metrics } from './metrics.js';
@@ -16,10 +17,16 @@ import { publicJobRoutes } from './routes/public-jobs.js';
 import { publicQueueRoutes } from './routes/public-queues.js';
 import { publicStatsRoutes, whoamiRoute } from './routes/public-stats.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import type { WorkerPresence } from './worker-presence.js';
 
 export interface AppDeps {
   sql: Sql;
+  /** The Transport the internal routes serve. */
   control: ControlPlane;
+  /** The public enqueue path. */
+  enqueuer: Enqueuer;
+  /** Which queues executors asked for work on lately (`/readyz`). */
+  presence: WorkerPresence;
   events: JobEvents;
   metrics: Metrics;
   log: Logger;
@@ -50,7 +57,7 @@ export function createApp(deps: AppDeps): Hono {
     registry: deps.metrics.registry,
     metrics: deps.metrics,
     sql: deps.sql,
-    unattendedQueues: (q) => deps.control.unattendedQueues(q),
+    unattendedQueues: (q) => deps.presence.unattendedQueues(q),
   };
   app.route('/', healthRoutes(health));
   app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));
@@ -58,9 +65,9 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', whoamiRoute({ keys: deps.apiKeys })); // before /v1's key check: it answers without a key too
   const v1 = new Hono<{ Variables: AuthVariables }>();
   v1.use(bodyLimit({ maxBytes: deps.bodyLimitBytes }), apiKeyAuth({ keys: deps.apiKeys }));
-  v1.route('/', publicJobRoutes({ sql: deps.sql, control: deps.control, events: deps.events }));
+  v1.route('/', publicJobRoutes({ sql: deps.sql, enqueuer: deps.enqueuer, events: deps.events }));
   v1.route('/', publicQueueRoutes({ sql: deps.sql }));
-  v1.route('/', publicStatsRoutes({ sql: deps.sql, control: deps.control }));
+  v1.route('/', publicStatsRoutes({ sql: deps.sql, presence: deps.presence }));
   app.route('/v1', v1);
 
   const internal = new Hono<{ Variables: AuthVariables }>();

@@ -31,6 +31,10 @@ interface Waiter {
   jobs: ClaimedJob[];
   resolve: (jobs: ClaimedJob[]) => void;
   done: boolean;
+  /** A claim for this waiter is in flight: its deadline waits for the claim's result. */
+  claiming: boolean;
+  /** The deadline passed (or `waitMs` was 0): answer after the claim in flight, with what it got. */
+  expired: boolean;
   timer?: NodeJS.Timeout;
   signal: AbortSignal | undefined;
   onAbort?: () => void;
@@ -87,15 +91,20 @@ export class Dispatcher {
 
   /**
    * Waits up to `waitMs` for up to `max` jobs of `queues`. Resolves with what the first successful
-   * round delivered (possibly fewer than `max`), or [] on timeout, abort or stop.
+   * round delivered (possibly fewer than `max`), or [] on timeout, abort or stop. `waitMs: 0`
+   * means one round: claim what is claimable now and answer at once. A deadline that passes
+   * while a claim for the waiter is in flight waits for that claim, so its jobs are delivered
+   * rather than claimed and released again.
    */
   request(req: { queues: '*' | string[]; max: number; waitMs: number; signal?: AbortSignal }): Promise<ClaimedJob[]> {
     if (this.stopped || req.max <= 0 || req.signal?.aborted) return Promise.resolve([]);
     const queues = req.queues === '*' ? '*' : [...new Set(req.queues)].sort();
     if (queues !== '*' && queues.length === 0) return Promise.resolve([]);
     return new Promise((resolve) => {
-      const w: Waiter = { queues, key: queues === '*' ? '*' : queues.join(','), max: req.max, jobs: [], resolve, done: false, signal: req.signal };
-      w.timer = setTimeout(() => this.finish(w), Math.max(0, req.waitMs));
+      const w: Waiter = {
+        queues, key: queues === '*' ? '*' : queues.join(','), max: req.max, jobs: [], resolve, done: false, claiming: false, expired: req.waitMs <= 0, signal: req.signal,
+      };
+      if (!w.expired) w.timer = setTimeout(() => this.expire(w), req.waitMs);
       if (req.signal) {
         w.onAbort = () => this.finish(w);
         req.signal.addEventListener('abort', w.onAbort, { once: true });
@@ -138,7 +147,8 @@ export class Dispatcher {
   private async round(): Promise<void> {
     const groups = new Map<string, Waiter[]>();
     for (const w of this.waiters) {
-      if (w.done || this.drained.has(w.key)) continue;
+      // A waitMs-0 waiter is answered after one claim, so a drained mark must not skip it.
+      if (w.done || (this.drained.has(w.key) && !w.expired)) continue;
       const g = groups.get(w.key);
       if (g) g.push(w);
       else groups.set(w.key, [w]);
@@ -147,21 +157,25 @@ export class Dispatcher {
       const demand = group.reduce((n, w) => n + w.max - w.jobs.length, 0);
       const limit = Math.min(demand, this.opts.batchMax);
       if (limit <= 0) continue;
-      let jobs: ClaimedJob[];
+      for (const w of group) w.claiming = true;
       try {
-        jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, limit, leaseMs: this.opts.leaseMs });
+        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, limit, leaseMs: this.opts.leaseMs });
+        this.opts.onClaimRound?.(jobs.length, demand);
+        if (jobs.length < limit) this.drained.add(key);
+        else this.again = true; // more may be waiting; the next round serves the rest of the demand
+        await this.deliver(group, jobs);
       } catch (err) {
-        // Database trouble: the waiters keep waiting and the claim is retried soon. Waiting for
-        // the poll timer cost up to POLL_INTERVAL_MS after PostgreSQL came back; the pool's own
-        // reconnect backoff (≤ 250 ms, engine/db.ts) already paces the attempts.
+        // Database trouble: the waiters keep waiting (until their deadline) and the claim is
+        // retried soon. Waiting for the poll timer cost up to POLL_INTERVAL_MS after PostgreSQL
+        // came back; the pool's own reconnect backoff (≤ 250 ms, engine/db.ts) already paces the attempts.
         this.opts.log.warn('claim failed', { error: String(err) });
         this.retrySoon();
-        continue;
+      } finally {
+        for (const w of group) {
+          w.claiming = false;
+          if (w.expired) this.finish(w);
+        }
       }
-      this.opts.onClaimRound?.(jobs.length, demand);
-      if (jobs.length < limit) this.drained.add(key);
-      else this.again = true; // more may be waiting; the next round serves the rest of the demand
-      await this.deliver(group, jobs);
     }
   }
 
@@ -173,6 +187,12 @@ export class Dispatcher {
       this.wake();
     }, CLAIM_RETRY_MS);
     this.retryTimer.unref();
+  }
+
+  /** The waiter's deadline: answer now, or right after the claim in flight for it. */
+  private expire(w: Waiter): void {
+    w.expired = true;
+    if (!w.claiming) this.finish(w);
   }
 
   private async deliver(group: Waiter[], jobs: ClaimedJob[]): Promise<void> {

@@ -22,6 +22,8 @@ export interface DbOptions {
   statementTimeoutMs?: number;
   /** application_name reported to Postgres (default pgdispatch). */
   applicationName?: string;
+  /** Called with the text of every statement sent (tests count statements with it). */
+  onQuery?: (text: string) => void;
 }
 
 /** Longest wait before a connection is retried after a failure, in seconds. */
@@ -53,6 +55,7 @@ export function createDb(opts: DbOptions): Sql {
     connect_timeout: opts.connectTimeout ?? 10,
     backoff: reconnectBackoffSeconds,
     onnotice: () => {},
+    ...(opts.onQuery && { debug: (_connection: number, text: string) => opts.onQuery?.(text) }),
     connection: { application_name: opts.applicationName ?? 'pgdispatch', ...timeouts },
     types: {
       bigint: { to: 20, from: [20], serialize: (x: number | bigint) => String(x), parse: (x: string) => Number(x) },

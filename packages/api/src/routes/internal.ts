@@ -31,13 +31,9 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
   app.post(INTERNAL_ROUTES.dequeue, async (c) => {
     const req = await parseJson(c, dequeueRequestSchema);
     const queues = allowedQueues(c.get('worker'), req.queues);
-    const signal = c.req.raw.signal;
-    const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal }, { tier: 'http', subject: c.get('worker').subject });
-    // The client hung up while we claimed: release now rather than wait out the lease.
-    if (signal.aborted && jobs.length > 0) {
-      await deps.control.undeliverable(jobs);
-      return c.json({ jobs: [] });
-    }
+    // The request's signal aborts when the client hangs up: the control plane then releases
+    // whatever was claimed for it instead of letting the leases run out.
+    const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal: c.req.raw.signal }, { tier: 'http', subject: c.get('worker').subject });
     return c.json({ jobs });
   });
 

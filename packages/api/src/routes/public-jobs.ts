@@ -8,7 +8,7 @@ import { FINAL_STATES } from '@pgdispatch/core/types';
 import type { z } from 'zod';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { requireScope } from '../middleware/auth/index.js';
-import type { ControlPlane } from '../control-plane.js';
+import type { Enqueuer } from '../enqueue.js';
 import type { JobEvents } from '../job-events.js';
 import { enqueueBatchBody, enqueueBody, listJobsQuery, parseJobId, parseJson, parseQueueName, parseWith } from '../schemas.js';
 
@@ -26,20 +26,20 @@ function toItem(queue: string, b: z.output<typeof enqueueBody>): EnqueueItem {
 }
 
 /** /v1 job routes: enqueue (one, batch), get, list, cancel, retry, event stream. */
-export function publicJobRoutes(deps: { sql: Sql; control: ControlPlane; events: JobEvents }) {
+export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; events: JobEvents }) {
   const app = new Hono<{ Variables: AuthVariables }>();
 
   app.post('/queues/:queue/jobs', requireScope('enqueue'), async (c) => {
     const queue = parseQueueName(c.req.param('queue'));
     const body = await parseJson(c, enqueueBody);
-    const [res] = await deps.control.enqueue([toItem(queue, body)]);
+    const [res] = await deps.enqueuer.enqueue([toItem(queue, body)]);
     return c.json({ job: res!.job, created: res!.created }, res!.created ? 201 : 200);
   });
 
   app.post('/queues/:queue/jobs/batch', requireScope('enqueue'), async (c) => {
     const queue = parseQueueName(c.req.param('queue'));
     const body = await parseJson(c, enqueueBatchBody);
-    const results = await deps.control.enqueue(body.jobs.map((j) => toItem(queue, j)));
+    const results = await deps.enqueuer.enqueue(body.jobs.map((j) => toItem(queue, j)));
     return c.json({ results }, results.some((r) => r.created) ? 201 : 200);
   });
 

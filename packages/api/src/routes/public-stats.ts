@@ -1,11 +1,11 @@
 import { Hono } from 'hono';
 import type { Sql } from '@pgdispatch/engine/db';
 import { jobThroughput, queueOverview, type QueueOverview, type Throughput } from '@pgdispatch/engine/queries/queue-overview';
-import type { ControlPlane } from '../control-plane.js';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { requestScopes, requireScope } from '../middleware/auth/index.js';
 import type { ApiKey } from '@pgdispatch/core/config';
 import { parseWith, throughputQuery } from '../schemas.js';
+import type { WorkerPresence } from '../worker-presence.js';
 
 /**
  * Remembers an answer for `ttlMs` so that many open dashboards (each polling) cost one query
@@ -43,14 +43,14 @@ export function whoamiRoute(deps: { keys: readonly ApiKey[] }) {
 }
 
 /** /v1 read-only views for dashboards and scripts: queue overview, throughput, workers. */
-export function publicStatsRoutes(deps: { sql: Sql; control: ControlPlane }) {
+export function publicStatsRoutes(deps: { sql: Sql; presence: WorkerPresence }) {
   const app = new Hono<{ Variables: AuthVariables }>();
   const overview = cached<void, QueueOverview[]>(OVERVIEW_TTL_MS, () => queueOverview(deps.sql));
   const throughput = cached<{ windowSeconds: number; bucketSeconds: number }, Throughput>(THROUGHPUT_TTL_MS, (p) => jobThroughput(deps.sql, p));
 
   app.get('/stats/queues', requireScope('read'), async (c) => {
     const queues = await overview(undefined, '');
-    const unattended = new Set(deps.control.unattendedQueues(queues.map((q) => q.name)));
+    const unattended = new Set(deps.presence.unattendedQueues(queues.map((q) => q.name)));
     return c.json({ queues: queues.map((q) => ({ ...q, workersListening: !unattended.has(q.name) })) });
   });
 
@@ -62,8 +62,8 @@ export function publicStatsRoutes(deps: { sql: Sql; control: ControlPlane }) {
 
   app.get('/workers', requireScope('read'), (c) =>
     c.json({
-      presenceSeconds: deps.control.presenceMs / 1000,
-      workers: deps.control.workers().map((w) => ({ ...w, lastSeenAt: new Date(w.lastSeenAt).toISOString() })),
+      presenceSeconds: deps.presence.windowMs / 1000,
+      workers: deps.presence.workers().map((w) => ({ ...w, lastSeenAt: new Date(w.lastSeenAt).toISOString() })),
     }));
   return app;
 }

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, inject } from 'vitest';
-import type { Sql } from '../db.js';
+import type { DbOptions, Sql } from '../db.js';
 import { closeDb, createDb } from '../db.js';
 
 export interface TestDatabase {
   url: string;
   sql: Sql;
-  /** Opens another pool on the same database (separate connections for concurrency tests). */
-  connect(max?: number): Sql;
+  /** Opens another pool on the same database (separate connections for concurrency tests; `onQuery` counts statements). */
+  connect(max?: number, opts?: Pick<DbOptions, 'onQuery'>): Sql;
   drop(): Promise<void>;
 }
 
@@ -39,8 +39,8 @@ export async function createTestDatabase(opts: { max?: number } = {}): Promise<T
   u.pathname = `/${name}`;
   const url = u.toString();
   const pools: Sql[] = [];
-  const connect = (max = 10) => {
-    const s = createDb({ url, max });
+  const connect = (max = 10, opts: Pick<DbOptions, 'onQuery'> = {}) => {
+    const s = createDb({ url, max, ...opts });
     pools.push(s);
     return s;
   };
@@ -81,7 +81,7 @@ export function useTestDatabase(opts: { max?: number } = {}): TestDatabase {
     get sql() {
       return get().sql;
     },
-    connect: (max?: number) => get().connect(max),
+    connect: (max?: number, opts?: Pick<DbOptions, 'onQuery'>) => get().connect(max, opts),
     drop: () => get().drop(),
   };
 }
