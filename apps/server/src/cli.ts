@@ -9,6 +9,7 @@ import { cliDefaults, loadConfig } from './config.js';
 import { openDatabase } from './database.js';
 import { startServer } from './serve.js';
 import { serverVersion } from './version.js';
+import { watchJob } from './watch.js';
 
 const int = (v: string) => {
   const n = Number(v);
@@ -106,6 +107,18 @@ function buildProgram(): Command {
   jobs.command('get <id>').action(async (id: string, _o: unknown, cmd: Command) => print(await client(cmd).getJob(int(id))));
   jobs.command('cancel <id>').action(async (id: string, _o: unknown, cmd: Command) => print(await client(cmd).cancelJob(int(id))));
   jobs.command('retry <id>').action(async (id: string, _o: unknown, cmd: Command) => print(await client(cmd).retryJob(int(id))));
+  jobs
+    .command('watch <id>')
+    .description('print the job\'s events until it finishes (exit 0 if it succeeded, 1 otherwise); a progress bar for { current, total }')
+    .option('--after <eventId>', 'start after this event id instead of the whole history', int)
+    .action(async (id: string, o: { after?: number }, cmd: Command) => {
+      const c = client(cmd);
+      const final = await watchJob(c.jobEvents(int(id), o.after !== undefined ? { lastEventId: o.after } : {}), process.stdout);
+      const job = await c.getJob(int(id));
+      if (job.state === 'succeeded') process.stdout.write(`result: ${JSON.stringify(job.result)}\n`);
+      else if (job.lastError) process.stdout.write(`last error: ${job.lastError.message}\n`);
+      process.exitCode = (final ?? job.state) === 'succeeded' ? 0 : 1;
+    });
   jobs
     .command('list')
     .option('--queue <name>')

@@ -1,5 +1,6 @@
 import type { Config } from '@pgdispatch/core/config';
 import type { Sql } from '@pgdispatch/engine/db';
+import { jobEventsPurge } from '@pgdispatch/engine/queries/job-events';
 import { jobPurge, jobReapExpiredLeases } from '@pgdispatch/engine/queries/job-maintenance';
 import type { Logger } from '@pgdispatch/core/log';
 
@@ -29,6 +30,13 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
       total += n;
     } while (n >= 5000 && total < 100_000);
     if (total > 0) log.info('purged finished jobs', { count: total });
+    // Events outnumber jobs (about three per job), hence bigger batches and a higher cap.
+    let events = 0;
+    do {
+      n = await jobEventsPurge(sql, { retentionSeconds: config.EVENT_RETENTION_SECONDS, batchSize: 10_000 });
+      events += n;
+    } while (n >= 10_000 && events < 1_000_000);
+    if (events > 0) log.info('purged job events', { count: events });
   });
   const timers = [setInterval(reap, config.REAPER_INTERVAL_MS), setInterval(purge, PURGE_INTERVAL_MS)];
   for (const t of timers) t.unref();

@@ -92,7 +92,9 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       phases.dispatch.push(() => dispatcher.stop());
       const maintenance = startMaintenance({ sql: db.sql, config, log });
       phases.background.push(() => maintenance.stop());
-      const events = new JobEvents(db.listenSql, log);
+      const events = new JobEvents({ sql: db.sql, listenSql: db.listenSql, log, onFetch: () => metrics.eventFetches.inc() });
+      // LISTEN before serving: streams then never wait for it (and a failure shows at start).
+      await events.start();
       phases.background.push(() => events.stop());
       const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
       const presence = new WorkerPresence();
@@ -114,6 +116,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         bodyLimitBytes: config.BODY_LIMIT_BYTES,
         dequeueMaxWaitMs: config.DEQUEUE_MAX_WAIT_MS,
         dashboardDir,
+        sseKeepAliveMs: config.SSE_KEEPALIVE_MS,
       });
       if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control });
     } else {

@@ -5,6 +5,7 @@ import type { Sql } from '@pgdispatch/engine/db';
 import type { Logger } from '@pgdispatch/core/log';
 import type { ControlPlane } from './control-plane.js';
 import type { Enqueuer } from './enqueue.js';
+import type { StreamDeps } from './event-stream.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import type { JobEvents } from './job-events.js';
 import type { Metrics } from './metrics.js';
@@ -41,6 +42,8 @@ export interface AppDeps {
   dequeueMaxWaitMs: number;
   /** Built dashboard (index.html + assets) served at `/`; absent: no dashboard. */
   dashboardDir?: string;
+  /** Interval of SSE keep-alive comments, in ms (default 15000). */
+  sseKeepAliveMs?: number;
 }
 
 /** The api tier's HTTP app, built from explicit dependencies (no globals), so tests run it for real. */
@@ -65,8 +68,16 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', whoamiRoute({ keys: deps.apiKeys })); // before /v1's key check: it answers without a key too
   const v1 = new Hono<{ Variables: AuthVariables }>();
   v1.use(bodyLimit({ maxBytes: deps.bodyLimitBytes }), apiKeyAuth({ keys: deps.apiKeys }));
-  v1.route('/', publicJobRoutes({ sql: deps.sql, enqueuer: deps.enqueuer, events: deps.events }));
-  v1.route('/', publicQueueRoutes({ sql: deps.sql }));
+  const streams: StreamDeps = {
+    hub: deps.events,
+    sql: deps.sql,
+    keepAliveMs: deps.sseKeepAliveMs ?? 15_000,
+    onSent: (e) => deps.metrics.eventsStreamed.inc({ type: e.type }),
+    onOpen: () => deps.metrics.eventStreams.inc(),
+    onClose: () => deps.metrics.eventStreams.dec(),
+  };
+  v1.route('/', publicJobRoutes({ sql: deps.sql, enqueuer: deps.enqueuer, streams }));
+  v1.route('/', publicQueueRoutes({ sql: deps.sql, streams }));
   v1.route('/', publicStatsRoutes({ sql: deps.sql, presence: deps.presence }));
   app.route('/v1', v1);
 

@@ -1,46 +1,132 @@
+import type { JobEvent } from '@pgdispatch/core/events';
 import type { Sql } from '@pgdispatch/engine/db';
-import { EVENTS_CHANNEL } from '@pgdispatch/engine/queries/job-events';
+import { EVENTS_CHANNEL, jobEventsFetch, jobEventsList, parseEventNotification, type EventNotification } from '@pgdispatch/engine/queries/job-events';
 import type { Logger } from '@pgdispatch/core/log';
 
+/** What a stream wants: every event of a queue, or the events of one job (which lives in `queue`). */
+export interface EventFilter {
+  queue: string;
+  jobId?: number;
+}
+
+interface Sub extends EventFilter {
+  fn: (e: JobEvent) => void;
+  /** Highest id delivered: where a resync after a lost LISTEN connection starts. */
+  lastId: number;
+}
+
+export interface JobEventsOptions {
+  /** Pool for the fetches (one per notification that some subscriber here wants). */
+  sql: Sql;
+  /** Connection for the one LISTEN (a direct URL behind PgBouncer). */
+  listenSql: Sql;
+  log: Logger;
+  /** Observer: a notification was answered by a fetch of this many events. */
+  onFetch?: (events: number) => void;
+}
+
 /**
- * Fans out job events (progress) from NOTIFY to SSE subscribers of this process. One LISTEN per
- * process, opened on the first subscriber; events of jobs nobody streams are dropped.
+ * Fans job events out to this process's SSE streams. ONE LISTEN connection serves every stream;
+ * a notification names a queue and exact event ids, and is fetched (one indexed query) only when
+ * a stream here wants that queue — so idle streams, and events nobody here watches, cost no
+ * queries. Notifications arrive in commit order and are processed one at a time, so streams get
+ * events in that order. After the LISTEN connection was lost (notifications sent meanwhile are
+ * gone) every stream is resynced from the table after the last id it got.
  */
 export class JobEvents {
-  private readonly subs = new Map<number, Set<(data: unknown) => void>>();
+  private readonly byQueue = new Map<string, Set<Sub>>();
   private listening: Promise<{ unlisten(): Promise<void> }> | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private first = true;
 
-  constructor(private readonly sql: Sql, private readonly log: Logger) {}
+  constructor(private readonly opts: JobEventsOptions) {}
 
-  subscribe(id: number, fn: (data: unknown) => void): () => void {
-    this.listening ??= this.sql.listen(EVENTS_CHANNEL, (payload) => this.dispatch(payload));
-    this.listening.catch((err: unknown) => {
-      this.log.warn('event LISTEN failed', { error: String(err) });
-      this.listening = undefined;
+  /** Opens the LISTEN (idempotent); streams wait for it, so none misses an event committed later. */
+  start(): Promise<void> {
+    this.listening ??= this.opts.listenSql.listen(EVENTS_CHANNEL, (p) => this.onNotify(p), () => {
+      if (!this.first) this.enqueue(() => this.resync());
+      this.first = false;
     });
-    let set = this.subs.get(id);
-    if (!set) this.subs.set(id, (set = new Set()));
-    set.add(fn);
+    const l = this.listening;
+    return l.then(
+      () => undefined,
+      (err: unknown) => {
+        if (this.listening === l) this.listening = undefined;
+        throw err;
+      },
+    );
+  }
+
+  /** Registers `fn` for events matching `filter` once LISTEN is active; returns the unsubscribe. */
+  async subscribe(filter: EventFilter, fn: (e: JobEvent) => void): Promise<() => void> {
+    await this.start();
+    const sub: Sub = { ...filter, fn, lastId: 0 };
+    let set = this.byQueue.get(filter.queue);
+    if (!set) this.byQueue.set(filter.queue, (set = new Set()));
+    set.add(sub);
     return () => {
-      set.delete(fn);
-      if (set.size === 0) this.subs.delete(id);
+      set.delete(sub);
+      if (set.size === 0 && this.byQueue.get(filter.queue) === set) this.byQueue.delete(filter.queue);
     };
   }
 
-  private dispatch(payload: string): void {
-    let event: { id?: unknown; data?: unknown };
-    try {
-      event = JSON.parse(payload) as typeof event;
-    } catch {
+  /** Open subscriptions in this process. */
+  get subscribers(): number {
+    let n = 0;
+    for (const s of this.byQueue.values()) n += s.size;
+    return n;
+  }
+
+  private onNotify(payload: string): void {
+    const n = parseEventNotification(payload);
+    if (!n) {
+      this.opts.log.warn('malformed job event notification', { payload: payload.slice(0, 200) });
       return;
     }
-    if (typeof event.id !== 'number') return;
-    for (const fn of this.subs.get(event.id) ?? []) fn(event.data);
+    if (!this.byQueue.has(n.queue)) return; // nobody here streams this queue: no query
+    this.enqueue(() => this.fetch(n));
+  }
+
+  private enqueue(fn: () => Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((err: unknown) => {
+      this.opts.log.warn('job event fetch failed; resyncing streams', { error: String(err) });
+      setTimeout(() => this.enqueue(() => this.resync()), 1_000).unref();
+    });
+  }
+
+  private async fetch(n: EventNotification): Promise<void> {
+    if (!this.byQueue.has(n.queue)) return;
+    const events = await jobEventsFetch(this.opts.sql, n);
+    this.opts.onFetch?.(events.length);
+    for (const e of events) this.deliver(e);
+  }
+
+  private deliver(e: JobEvent, only?: Sub): void {
+    for (const sub of this.byQueue.get(e.queue) ?? []) {
+      if ((only && sub !== only) || (sub.jobId !== undefined && sub.jobId !== e.jobId)) continue;
+      if (e.id > sub.lastId) sub.lastId = e.id;
+      sub.fn(e);
+    }
+  }
+
+  /** Re-reads, per stream, what was stored after the last event it got (streams drop repeats). */
+  private async resync(): Promise<void> {
+    for (const set of [...this.byQueue.values()]) {
+      for (const sub of [...set]) {
+        for (;;) {
+          const page = await jobEventsList(this.opts.sql, { ...(sub.jobId !== undefined ? { jobId: sub.jobId } : { queue: sub.queue }), afterId: sub.lastId, limit: 500 });
+          for (const e of page) this.deliver(e, sub);
+          if (page.length < 500) break;
+        }
+      }
+    }
   }
 
   async stop(): Promise<void> {
     const l = this.listening;
     this.listening = undefined;
+    this.byQueue.clear();
     if (l) await (await l.catch(() => undefined))?.unlisten().catch(() => {});
+    await this.chain;
   }
 }

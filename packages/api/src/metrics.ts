@@ -31,4 +31,8 @@ export class Metrics {
   readonly released = new Counter({ name: 'pgdispatch_jobs_released_total', help: 'Claimed jobs released without an attempt', registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'pgdispatch_queue_depth', help: 'Jobs by queue and live state', labelNames: ['queue', 'state'], registers: [this.registry] });
   readonly oldestWaiting = new Gauge({ name: 'pgdispatch_queue_oldest_waiting_seconds', help: 'Age of the oldest runnable job', labelNames: ['queue'], registers: [this.registry] });
+
+  readonly eventsStreamed = new Counter({ name: 'pgdispatch_events_streamed_total', help: 'Job events written to SSE streams by this process', labelNames: ['type'], registers: [this.registry] });
+  readonly eventStreams = new Gauge({ name: 'pgdispatch_event_streams', help: 'Open SSE event streams on this process', registers: [this.registry] });
+  readonly eventFetches = new Counter({ name: 'pgdispatch_event_fetches_total', help: 'Queries that fetched notified job events for this process\'s streams', registers: [this.registry] });
 }

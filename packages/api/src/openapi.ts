@@ -14,6 +14,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
   const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };
   const queue = { name: 'queue', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' } };
   const name = { ...queue, name: 'name' };
+  const resume = [
+    { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^\\d{1,15}$' }, description: 'Resume after this event id' },
+    { name: 'lastEventId', in: 'query', required: false, schema: { type: 'string', pattern: '^\\d{1,15}$' }, description: 'Same, for clients that cannot set headers' },
+  ];
   const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse, 413: errorResponse, 503: errorResponse };
   return {
     openapi: '3.1.0',
@@ -27,7 +31,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/jobs/{id}': { get: { summary: 'Get a job', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
       '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (waiting → cancelled; running → cancel requested)', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
       '/v1/jobs/{id}/retry': { post: { summary: 'Start a failed or cancelled job again', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
-      '/v1/jobs/{id}/events': { get: { summary: 'Server-sent events: state, progress', parameters: [jobId], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
+      '/v1/jobs/{id}/events': { get: { summary: 'Server-sent job events (state, cancel_requested, progress): replay after Last-Event-ID, then live; ends after a final state', parameters: [jobId, ...resume], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
       '/v1/queues': { get: { summary: 'List queues', responses: { 200: { description: '{ queues }' }, ...errors } } },
       '/v1/queues/{name}': { put: { summary: 'Create a queue or update its policy', parameters: [name], requestBody: json(queuePolicyBody), responses: { 200: { description: '{ queue }' }, ...errors } } },
       '/v1/queues/{name}/pause': { post: { summary: 'Pause a queue', parameters: [name], responses: { 200: { description: '{ queue }' }, ...errors } } },
@@ -37,6 +41,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/stats/queues': { get: { summary: 'Every queue: counts by state, oldest waiting age, paused, concurrency limit, workersListening', responses: { 200: { description: '{ queues }' }, ...errors } } },
       '/v1/stats/throughput': { get: { summary: 'Jobs finished per bucket (succeeded, failed) by queue over a window', parameters: query(throughputQuery), responses: { 200: { description: '{ bucketSeconds, until, queues }' }, ...errors } } },
       '/v1/workers': { get: { summary: 'Executors that asked this api process for work recently', responses: { 200: { description: '{ presenceSeconds, workers }' }, ...errors } } },
+      '/v1/queues/{name}/events': { get: { summary: 'Server-sent events of every job of the queue: replay after Last-Event-ID, then live', parameters: [name, ...resume], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
       '/v1/queues/{name}/stats': { get: { summary: 'Counts by state, oldest waiting age', parameters: [name], responses: { 200: { description: '{ stats }' }, ...errors } } },
     },
   };

@@ -74,6 +74,17 @@ export function parseQueueName(name: string): string {
   return parseWith(queueNameSchema, name, 'queue name');
 }
 
+/**
+ * Where an event stream resumes: the `Last-Event-ID` header (sent by EventSource on reconnect) or
+ * `?lastEventId=` (for clients that cannot set headers on a reconnect); digits only, else 400.
+ */
+export function parseLastEventId(c: Context): number {
+  const raw = c.req.header('last-event-id') ?? c.req.query('lastEventId');
+  if (raw === undefined || raw.trim() === '') return 0;
+  if (!/^\d{1,15}$/.test(raw.trim())) throw invalidRequest('Last-Event-ID must be an event id (digits)', [{ path: 'lastEventId', message: 'digits only', code: 'invalid_format' }]);
+  return Number(raw.trim());
+}
+
 /** Digits only (as on the internal API): `1e3`, `0x10` or ` 1` are a 400, not coerced. */
 export function parseJobId(id: string): number {
   return parseWith(jobIdParamSchema, { id }, 'job id').id;

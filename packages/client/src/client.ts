@@ -8,6 +8,7 @@
  * when it carries an `idempotencyKey`, so a retry can never create a second job.
  */
 import type { JobError, JobState, QueuePolicy, Job } from '@pgdispatch/core/types';
+import { readEventStream, type WireJobEvent } from './events.js';
 import { requestJson } from './retry-fetch.js';
 import type { FetchLike, JsonRequest, RetryOptions } from './retry-fetch.js';
 
@@ -125,9 +126,10 @@ export class PgDispatchClient {
     return body.results.map((r) => ({ job: jobFromWire(r.job), created: r.created }));
   }
 
-  /** GET /v1/jobs/:id */
-  async getJob(id: number): Promise<Job> {
-    return jobFromWire((await this.#send<{ job: WireJob }>('GET', `/v1/jobs/${seg(id)}`)).job);
+  /** GET /v1/jobs/:id — with `progress`: the data of the job's latest progress event, or null. */
+  async getJob(id: number): Promise<Job & { progress: unknown }> {
+    const { progress, ...job } = (await this.#send<{ job: WireJob & { progress?: unknown } }>('GET', `/v1/jobs/${seg(id)}`)).job;
+    return { ...jobFromWire(job), progress: progress ?? null };
   }
 
   /** GET /v1/jobs — newest first, keyset pagination through `nextCursor`. */
@@ -149,6 +151,23 @@ export class PgDispatchClient {
   async retryJob(id: number): Promise<Job> {
     // Not idempotent: a repeat after a delivered retry would answer invalid_state (job now queued).
     return jobFromWire((await this.#send<{ job: WireJob }>('POST', `/v1/jobs/${seg(id)}/retry`)).job);
+  }
+
+  /**
+   * GET /v1/jobs/:id/events — the job's events (stored history after `lastEventId`, then live);
+   * ends after a final state. Reconnects with Last-Event-ID when the connection drops.
+   */
+  jobEvents(id: number, opts: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<WireJobEvent> {
+    return readEventStream({ url: `${this.#base}/v1/jobs/${seg(id)}/events`, ...this.#streamAuth(), ...opts });
+  }
+
+  /** GET /v1/queues/:name/events — every event of the queue's jobs; runs until `signal` aborts. */
+  queueEvents(name: string, opts: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<WireJobEvent> {
+    return readEventStream({ url: `${this.#base}/v1/queues/${seg(name)}/events`, ...this.#streamAuth(), ...opts, reconnectOnEnd: true });
+  }
+
+  #streamAuth(): { apiKey?: string } {
+    return this.#opts.apiKey ? { apiKey: this.#opts.apiKey } : {};
   }
 
   /** GET /v1/queues */

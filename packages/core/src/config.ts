@@ -169,6 +169,10 @@ export const configSchema = z.object({
   RETENTION_SECONDS: int(86_400, 0),
   /** Retention of failed jobs in seconds (default 604800). */
   RETENTION_FAILED_SECONDS: int(604_800, 0),
+  /** How long job events (state changes, progress) are kept, in seconds (default 86400). */
+  EVENT_RETENTION_SECONDS: int(86_400, 0),
+  /** Interval of `: keep-alive` comments on SSE event streams, in ms (default 15000). */
+  SSE_KEEPALIVE_MS: int(15_000, 100),
   /** Largest accepted job payload in bytes (default 262144). */
   MAX_PAYLOAD_BYTES: int(262_144, 1),
   /** Largest accepted HTTP request body in bytes (default 4194304). */

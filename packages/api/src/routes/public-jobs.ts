@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import type { Sql } from '@pgdispatch/engine/db';
-import { jobCancel, jobGet, jobList, jobRetry } from '@pgdispatch/engine/queries/job-admin';
+import { jobCancel, jobGet, jobGetWithProgress, jobList, jobRetry } from '@pgdispatch/engine/queries/job-admin';
 import type { EnqueueItem } from '@pgdispatch/engine/queries/job-enqueue';
 import { jobStepsList } from '@pgdispatch/engine/queries/job-steps';
 import { FINAL_STATES } from '@pgdispatch/core/types';
@@ -9,8 +8,8 @@ import type { z } from 'zod';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { requireScope } from '../middleware/auth/index.js';
 import type { Enqueuer } from '../enqueue.js';
-import type { JobEvents } from '../job-events.js';
-import { enqueueBatchBody, enqueueBody, listJobsQuery, parseJobId, parseJson, parseQueueName, parseWith } from '../schemas.js';
+import { eventStream, type StreamDeps } from '../event-stream.js';
+import { enqueueBatchBody, enqueueBody, listJobsQuery, parseJobId, parseJson, parseLastEventId, parseQueueName, parseWith } from '../schemas.js';
 
 function toItem(queue: string, b: z.output<typeof enqueueBody>): EnqueueItem {
   return {
@@ -26,7 +25,7 @@ function toItem(queue: string, b: z.output<typeof enqueueBody>): EnqueueItem {
 }
 
 /** /v1 job routes: enqueue (one, batch), get, list, cancel, retry, event stream. */
-export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; events: JobEvents }) {
+export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; streams: StreamDeps }) {
   const app = new Hono<{ Variables: AuthVariables }>();
 
   app.post('/queues/:queue/jobs', requireScope('enqueue'), async (c) => {
@@ -58,7 +57,7 @@ export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; events: Jo
     return c.json(page);
   });
 
-  app.get('/jobs/:id', requireScope('read'), async (c) => c.json({ job: await jobGet(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
+    app.get('/jobs/:id', requireScope('read'), async (c) => c.json({ job: await jobGetWithProgress(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
   app.get('/jobs/:id/steps', requireScope('read'), async (c) => {
     const id = parseJobId(c.req.param('id'));
     await jobGet(deps.sql, { id }); // 404 for an unknown job rather than an empty list
@@ -67,30 +66,17 @@ export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; events: Jo
   app.post('/jobs/:id/cancel', requireScope('admin'), async (c) => c.json({ job: await jobCancel(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
   app.post('/jobs/:id/retry', requireScope('admin'), async (c) => c.json({ job: await jobRetry(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
 
-  /** SSE: `state` on every state change, `progress` as workers report it; ends at a final state. */
+  /** SSE of the job's durable events (replay after Last-Event-ID, then live); ends after a final state. */
   app.get('/jobs/:id/events', requireScope('read'), async (c) => {
     const id = parseJobId(c.req.param('id'));
-    const first = await jobGet(deps.sql, { id });
-    return streamSSE(c, async (stream) => {
-      let last = '';
-      const sendState = async (job: typeof first) => {
-        const key = `${job.state}:${job.attempt}`;
-        if (key === last) return;
-        last = key;
-        await stream.writeSSE({ event: 'state', data: JSON.stringify({ id: job.id, state: job.state, attempt: job.attempt, lastError: job.lastError, result: job.result }) });
-      };
-      const unsubscribe = deps.events.subscribe(id, (data) => void stream.writeSSE({ event: 'progress', data: JSON.stringify(data) }));
-      try {
-        await sendState(first);
-        let job = first;
-        while (!FINAL_STATES.includes(job.state) && !stream.aborted && !c.req.raw.signal.aborted) {
-          await stream.sleep(500);
-          job = await jobGet(deps.sql, { id });
-          await sendState(job);
-        }
-      } finally {
-        unsubscribe();
-      }
+    const afterId = parseLastEventId(c);
+    const job = await jobGet(deps.sql, { id });
+    return eventStream(c, {
+      ...deps.streams,
+      filter: { queue: job.queue, jobId: id },
+      afterId,
+      endsOnFinal: true,
+      alreadyFinal: FINAL_STATES.includes(job.state),
     });
   });
 

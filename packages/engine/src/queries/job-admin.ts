@@ -13,6 +13,21 @@ export async function jobGet(exec: Exec, params: { id: number }): Promise<Job> {
   return job;
 }
 
+/**
+ * A job with the data of its latest progress event (null when it reported none, or when that
+ * event is past EVENT_RETENTION_SECONDS): one index probe of job_events_job_idx, read backwards.
+ */
+export async function jobGetWithProgress(exec: Exec, params: { id: number }): Promise<Job & { progress: unknown }> {
+  const [job] = await pg(exec.unsafe<(Job & { progress: unknown })[]>(
+    `select ${JOB_COLUMNS},
+            (select e.data from job_events e where e.job_id = jobs.id and e.type = 'progress' order by e.id desc limit 1) as progress
+       from jobs where id = $1`,
+    [params.id] as never[],
+  ));
+  if (!job) throw notFound('job', params.id);
+  return job;
+}
+
 export interface JobListParams {
   queue?: string;
   state?: JobState;

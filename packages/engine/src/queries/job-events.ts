@@ -1,38 +1,140 @@
-import { DispatchError } from '@pgdispatch/core/errors';
+import { DispatchError, invalidRequest } from '@pgdispatch/core/errors';
+import type { JobEvent } from '@pgdispatch/core/events';
 import { toStorableJson } from '@pgdispatch/core/storable';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 import { refuseUnheld, scopeParam, type QueueScope } from './fenced.js';
 
-/** Channel for per-job events (progress); payload `{"id":…,"type":…,"data":…}`. */
-export const EVENTS_CHANNEL = 'pgdispatch_events';
-/** NOTIFY payloads are capped at 8000 bytes by Postgres; leave room for the envelope. */
+/**
+ * Channel on which every committed batch of job events is announced, payload `<queue> <ids>`
+ * (see migrations/0003_job_events.sql and parseEventNotification). Events themselves are read
+ * from `job_events`, so a payload never nears the 8000-byte NOTIFY cap.
+ */
+export const EVENTS_CHANNEL = 'pgdispatch_job_events';
+/** Largest progress `data`, serialised, in bytes: events are streamed to browsers, keep them small. */
 export const MAX_EVENT_BYTES = 7_800;
 
+const EVENT_COLUMNS = `id, job_id as "jobId", queue, type, data, created_at as "createdAt"`;
+
+/** Ids of one notification: ascending inclusive runs. */
+export interface EventNotification {
+  queue: string;
+  runs: [number, number][];
+}
+
+/** Parses a `pgdispatch_job_events` payload; null for anything malformed (never throws). */
+export function parseEventNotification(payload: string): EventNotification | null {
+  const space = payload.indexOf(' ');
+  if (space <= 0) return null;
+  const runs: [number, number][] = [];
+  for (const part of payload.slice(space + 1).split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) return null;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || hi < lo) return null;
+    runs.push([lo, hi]);
+  }
+  return { queue: payload.slice(0, space), runs };
+}
+
 /**
- * Publishes a progress event for a running job, fenced by lease token and scoped to `queues`.
- * Events reach whoever streams the job at that moment (any api pod, through NOTIFY). NOTIFY would
- * carry `\u0000` as escaped text, but data is held to the same rule as every value a job records
- * (storable in jsonb), so it stays valid wherever events are kept.
+ * Records a progress event for a running job, fenced by lease token and scoped to `queues`: a
+ * stale holder's report inserts nothing and gets lease_lost (forbidden outside the scope). Data is
+ * held to the rule of every value a job records (storable in jsonb).
+ *
+ * The holder row is locked `for no key update` (as a heartbeat would): a concurrent complete,
+ * fail or reap waits for this insert to commit, and a report racing one that already committed
+ * re-checks the token against the new row version and misses. So the events of one job commit in
+ * id order, and a progress event can never be ordered before the `running` event of its attempt
+ * (that event committed with the claim, before the holder could report anything).
  */
-export async function jobProgress(exec: Exec, params: { id: number; leaseToken: string; data: unknown; queues?: QueueScope }): Promise<void> {
+export async function jobProgress(exec: Exec, params: { id: number; leaseToken: string; data: unknown; queues?: QueueScope }): Promise<{ eventId: number }> {
   const checked = toStorableJson(params.data ?? null, 'data');
   if ('bad' in checked) {
     const { field, problem } = checked.bad;
     throw new DispatchError('invalid_request', `progress ${field} ${problem}`, { details: { field, problem } });
   }
-  const payload = `{"id":${params.id},"type":"progress","data":${checked.json}}`;
-  const bytes = Buffer.byteLength(payload);
+  const bytes = Buffer.byteLength(checked.json);
   if (bytes > MAX_EVENT_BYTES) {
     throw new DispatchError('payload_too_large', `progress data is ${bytes} bytes, the limit is ${MAX_EVENT_BYTES}`, { details: { bytes, limit: MAX_EVENT_BYTES } });
   }
-  const [row] = await pg(exec.unsafe<{ held: number; queue: string | null }[]>(
-    `with sent as (
-       select pg_notify($4, $5) from jobs
+  const [row] = await pg(exec.unsafe<{ eventId: number | null; queue: string | null }[]>(
+    `with holder as (
+       select id, queue from jobs
         where id = $1 and lease_token = $2::uuid and state = 'running' and ($3::text[] is null or queue = any($3::text[]))
+          for no key update
+     ), ins as (
+       insert into job_events (job_id, queue, type, data)
+       select id, queue, 'progress', $5::text::jsonb from holder
+       returning id, queue
+     ), sent as (
+       select id, pg_notify($4, queue || ' ' || id) from ins
      )
-     select (select count(*) from sent)::int as held, (select queue from jobs where id = $1) as queue`,
-    [params.id, params.leaseToken, scopeParam(params.queues), EVENTS_CHANNEL, payload] as never[],
+     select (select id from sent) as "eventId", (select queue from jobs where id = $1) as queue`,
+    [params.id, params.leaseToken, scopeParam(params.queues), EVENTS_CHANNEL, checked.json] as never[],
   ));
-  if (!row || row.held === 0) throw refuseUnheld(params.id, row?.queue ?? null, params.queues);
+  if (!row || row.eventId === null) throw refuseUnheld(params.id, row?.queue ?? null, params.queues);
+  return { eventId: row.eventId };
+}
+
+/** The events named by one notification (exactly those ids), in id order. */
+export async function jobEventsFetch(exec: Exec, params: EventNotification): Promise<JobEvent[]> {
+  if (params.runs.length === 0) return [];
+  return pg(exec.unsafe<JobEvent[]>(
+    `select ${EVENT_COLUMNS} from job_events e
+       join unnest($1::bigint[], $2::bigint[]) as r(lo, hi) on e.id between r.lo and r.hi
+      where e.queue = $3
+      order by e.id`,
+    [params.runs.map((r) => r[0]), params.runs.map((r) => r[1]), params.queue] as never[],
+  ));
+}
+
+export interface EventListParams {
+  /** Events of this job (through job_events_job_idx)… */
+  jobId?: number;
+  /** …or of this queue (through job_events_queue_idx). */
+  queue?: string;
+  /** Only events with a larger id (the SSE Last-Event-ID); default 0 = from the start. */
+  afterId?: number;
+  /** Page size (default 500, at most 5000). */
+  limit?: number;
+}
+
+/** Stored events of one job or one queue after `afterId`, in id order: the replay of a stream. */
+export async function jobEventsList(exec: Exec, params: EventListParams): Promise<JobEvent[]> {
+  const limit = Math.min(Math.max(Math.floor(params.limit ?? 500), 1), 5000);
+  const after = params.afterId ?? 0;
+  if (!Number.isSafeInteger(after) || after < 0) throw invalidRequest('afterId must be a non-negative integer');
+  if (params.jobId !== undefined) {
+    return pg(exec.unsafe<JobEvent[]>(
+      `select ${EVENT_COLUMNS} from job_events where job_id = $1 and id > $2 order by id limit $3`,
+      [params.jobId, after, limit] as never[],
+    ));
+  }
+  if (params.queue === undefined) throw invalidRequest('give jobId or queue');
+  return pg(exec.unsafe<JobEvent[]>(
+    `select ${EVENT_COLUMNS} from job_events where queue = $1 and id > $2 order by id limit $3`,
+    [params.queue, after, limit] as never[],
+  ));
+}
+
+/**
+ * Deletes one batch of events older than `retentionSeconds`. It looks only at the `batchSize`
+ * lowest ids (a primary-key range) and deletes those past retention: ids grow with time, so the
+ * oldest events come first, and a table with nothing to purge costs one short index scan instead
+ * of a search through every row (no index on created_at needed). Call again while it returns
+ * batchSize.
+ */
+export async function jobEventsPurge(exec: Exec, params: { retentionSeconds: number; batchSize?: number }): Promise<number> {
+  const [row] = await pg(exec.unsafe<{ n: number }[]>(
+    `with d as (
+       delete from job_events where id in (
+         select id from (select id, created_at from job_events order by id limit $2) oldest
+          where created_at < now() - make_interval(secs => $1::int))
+       returning 1
+     ) select count(*)::int as n from d`,
+    [params.retentionSeconds, params.batchSize ?? 10_000] as never[],
+  ));
+  return row?.n ?? 0;
 }

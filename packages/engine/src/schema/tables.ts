@@ -49,3 +49,12 @@ export const jobSteps = pgTable(
   },
   (t) => [primaryKey({ columns: [t.jobId, t.name] })],
 );
+
+export const jobEvents = pgTable('job_events', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  jobId: bigint('job_id', { mode: 'number' }).notNull(),
+  queue: text('queue').notNull(),
+  type: text('type').notNull(),
+  data: jsonb('data').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
