@@ -9,12 +9,15 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 export interface PgProxy {
   url: string;
   statements(): number;
+  /** The last 50 query texts sent (Parse or Query), for a failing assertion's message. */
+  recent(): string[];
   close(): Promise<void>;
 }
 
 export async function startPgProxy(targetUrl: string): Promise<PgProxy> {
   const target = new URL(targetUrl);
   let statements = 0;
+  const recent: string[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
@@ -38,6 +41,10 @@ export async function startPgProxy(targetUrl: string): Promise<PgProxy> {
         if (buf.length < len + 1) break;
         const type = String.fromCharCode(buf[0]!);
         if (type === 'Q' || type === 'E') statements++;
+        if (type === 'Q' || type === 'P') {
+          recent.push(`${new Date().toISOString()} ${type} ${buf.subarray(5, Math.min(len + 1, 200)).toString().replace(/\0/g, ' ').trim()}`);
+          if (recent.length > 50) recent.shift();
+        }
         buf = buf.subarray(len + 1);
       }
       upstream.write(chunk);
@@ -60,6 +67,7 @@ export async function startPgProxy(targetUrl: string): Promise<PgProxy> {
   return {
     url: u.toString(),
     statements: () => statements,
+    recent: () => [...recent],
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
