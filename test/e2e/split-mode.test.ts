@@ -149,5 +149,27 @@ describe('split mode: api + two workers over HTTP', () => {
     expect(rows).toHaveLength(4);
     for (const r of rows) expect(r).toEqual({ state: 'queued', attempt: 0, lease: null });
   });
-});
 
+  it('WORKER_PREFETCH: holds at most slots + prefetch, keeps the prefetched leases alive, and SIGTERM releases all unspent', async () => {
+    const file = path.join(dir, 'prefetch.log');
+    const worker = await startWorker({ LISTEN_QUEUES: 'prefetch', WORKER_CONCURRENCY: '2', WORKER_PREFETCH: '3', SHUTDOWN_GRACE_MS: '300' });
+    const res = await post('/v1/queues/prefetch/jobs/batch', { jobs: Array.from({ length: 10 }, () => ({ task: 'test.hold', payload: { file, ms: 20_000 } })) });
+    const ids = (res.body.results as { job: { id: number } }[]).map((r) => r.job.id);
+    await waitFor(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.startsWith('start ')).length === 2, { what: 'both handler slots busy' });
+    const held = async () => db.sql<{ id: number; attempt: number; live: boolean }[]>`
+      select id, attempt, lease_expires_at > now() as live from jobs where id = any(${ids}) and state = 'running'`;
+    await waitFor(async () => (await held()).length === 5, { what: '2 running + 3 prefetched' });
+    // Longer than LEASE_MS (2 s), with the reaper every 300 ms: only heartbeats keep the 3 buffered leases.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const rows = await held();
+      expect(rows).toHaveLength(5);
+      for (const r of rows) expect(r).toMatchObject({ attempt: 1, live: true });
+    }
+    expect((await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('start '))).toHaveLength(2);
+    expect(await worker.kill('SIGTERM')).toBe(0);
+    const rows = await db.sql<{ state: string; attempt: number }[]>`select state, attempt from jobs where id = any(${ids})`;
+    expect(rows).toHaveLength(10);
+    for (const r of rows) expect(r).toEqual({ state: 'queued', attempt: 0 });
+  });
+});

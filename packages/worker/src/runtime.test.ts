@@ -269,6 +269,35 @@ describe('worker runtime (unit, fake transport)', () => {
     expect(t.dequeueRequests.length).toBe(dequeuesBefore);
   });
 
+  it('prefetch: claims at most free slots + prefetch, heartbeats the buffered jobs, and stop() releases them unspent', async () => {
+    const t = new FakeTransport();
+    const g = gate();
+    const jobs = t.push(...Array.from({ length: 10 }, () => ({ task: 'gated' })));
+    const beats: number[][] = [];
+    const heartbeat = t.heartbeat.bind(t);
+    t.heartbeat = async (items) => {
+      beats.push(items.map((i) => i.id));
+      return heartbeat(items);
+    };
+    const rt = start(t, [g.task], { concurrency: 2, prefetch: 3, heartbeatMs: 30, shutdownGraceMs: 50 });
+    await waitFor(() => g.stats.running === 2);
+    const held = () => jobs.filter((j) => t.job(j.id)!.state === 'running');
+    await waitFor(() => held().length === 5);
+    await waitFor(() => beats.some((b) => b.length === 5));
+    await new Promise((r) => setTimeout(r, 100)); // more dequeues would have happened by now
+    expect(held()).toHaveLength(5);
+    expect(t.dequeueRequests.length).toBeGreaterThan(0);
+    expect(t.dequeueRequests.filter((r) => r.max > 5)).toEqual([]);
+    expect(rt.stats()).toMatchObject({ inFlight: 5, started: 2 });
+    // Every held job, the three buffered ones included, is in the latest heartbeat.
+    expect([...beats.at(-1)!].sort()).toEqual(held().map((j) => j.id).sort());
+    await rt.stop();
+    expect(held()).toEqual([]);
+    expect(t.released).toHaveLength(5);
+    for (const id of t.released) expect(t.job(id)).toMatchObject({ state: 'queued', attempt: 0 });
+    expect(g.stats.peak).toBe(2);
+  });
+
   it('fails non-retryable when the result is not JSON', async () => {
     const t = new FakeTransport();
     const big = defineTask({ name: 'big', payload: z.unknown(), handler: () => ({ n: 1n }) });

@@ -3,23 +3,27 @@
  * worker), runs their handlers with bounded concurrency, keeps their leases alive with batched
  * heartbeats, reports outcomes and shuts down gracefully.
  *
- * Pull model: one dequeue long-poll at a time asks for exactly the free handler slots, so the
- * control plane never claims a job this process cannot start right away.
+ * Pull model: one dequeue long-poll at a time asks for the free handler slots plus the prefetch
+ * allowance (`prefetch`, default 0). With prefetch 0 the control plane claims only what this
+ * process can start at once; with prefetch > 0 claimed jobs wait in a local buffer, heartbeated,
+ * until a slot frees. The parts: held-job.ts (a held job's state and its transitions),
+ * job-runner.ts (one handler run to a verdict), outcome-delivery.ts (reports and releases),
+ * heartbeat.ts (the batched lease heartbeat).
  */
-import { backoffDelayMs } from '@pgdispatch/core/backoff';
-import type { BackoffPolicy } from '@pgdispatch/core/backoff';
-import { isDispatchError, leaseLost } from '@pgdispatch/core/errors';
-import type { LeaseRef, Transport } from '@pgdispatch/core/transport';
-import type { ClaimedJob } from '@pgdispatch/core/types';
-import { createJobContext } from './context.js';
-import { declaresNonRetryable, JobCancelledError, NonRetryableError, WorkerShutdownError } from './errors.js';
+import { backoffDelayMs, type BackoffPolicy } from '@pgdispatch/core/backoff';
 import { LIMITS } from '@pgdispatch/core/internal-api';
-import { toJobError, toJsonValue } from './json.js';
-import { silentLogger } from '@pgdispatch/core/log';
-import type { Logger } from '@pgdispatch/core/log';
-import { TaskRegistry } from './task.js';
-import type { TaskDefinition } from './task.js';
-import { abortableSleep, chunk, withTimeout } from './timing.js';
+import { silentLogger, type Logger } from '@pgdispatch/core/log';
+import type { Transport } from '@pgdispatch/core/transport';
+import type { ClaimedJob } from '@pgdispatch/core/types';
+import { WorkerShutdownError } from './errors.js';
+import { Heartbeat } from './heartbeat.js';
+import { HeldJob, type JobOutcome } from './held-job.js';
+import { runJob, type Verdict } from './job-runner.js';
+import { OutcomeDelivery } from './outcome-delivery.js';
+import { TaskRegistry, type TaskDefinition } from './task.js';
+import { abortableSleep, withTimeout } from './timing.js';
+
+export type { JobOutcome } from './held-job.js';
 
 export interface WorkerRuntimeOptions {
   transport: Transport;
@@ -48,14 +52,6 @@ export interface WorkerRuntimeOptions {
   onJobFinished?: (event: JobFinishedEvent) => void;
 }
 
-/**
- * How handling a job ended, from this worker's point of view:
- * `succeeded`/`failed`/`cancelled` were recorded; `lease_lost` means the result was dropped
- * (the job is or will be run elsewhere); `released` means it went back to the queue at shutdown;
- * `unreported` means the outcome could not be delivered (the lease will expire, the job re-runs).
- */
-export type JobOutcome = 'succeeded' | 'failed' | 'cancelled' | 'lease_lost' | 'released' | 'unreported';
-
 export interface JobFinishedEvent {
   job: ClaimedJob;
   outcome: JobOutcome;
@@ -79,32 +75,14 @@ export interface WorkerStats {
   heartbeatErrors: number;
 }
 
-type CounterName = Exclude<keyof WorkerStats, 'running' | 'concurrency' | 'inFlight'>;
-
-interface Held {
-  job: ClaimedJob;
-  controller: AbortController;
-  startedAt: number;
-  /** The heartbeat said the lease is gone: nothing this holder writes counts any more. */
-  lost: boolean;
-  cancelRequested: boolean;
-  /** Given back at shutdown: the handler's eventual outcome is dropped. */
-  released: boolean;
-  /** The handler returned or threw; only its report is pending. */
-  reporting: boolean;
-  /** Occupies a handler slot (between start and the end of the handler). */
-  started: boolean;
-  /** Settles when the entry has left the held set. */
-  done: Promise<void>;
-}
+type CounterName = Exclude<keyof WorkerStats, 'running' | 'concurrency' | 'inFlight' | 'heartbeatErrors'>;
 
 /** A reply faster than this from an empty long-poll means the transport is not waiting. */
 const EMPTY_REPLY_FAST_MS = 50;
 /** Pause after such a fast empty reply, so a misbehaving transport cannot spin the CPU. */
 const IDLE_PAUSE_MS = 250;
-/** Tries to deliver a job outcome when the control plane is unavailable (leases outlive a blip). */
-const REPORT_ATTEMPTS = 6;
-const REPORT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 10_000 };
+/** Unacknowledged outcome reports allowed per handler slot before the runtime stops claiming. */
+const REPORTS_PER_SLOT = 4;
 
 export class WorkerRuntime {
   readonly #transport: Transport;
@@ -112,32 +90,29 @@ export class WorkerRuntime {
   readonly #queues: '*' | string[];
   readonly #concurrency: number;
   readonly #prefetch: number;
-  /** Claimed jobs waiting for a handler slot (also in #held, so they are heartbeated). */
-  readonly #buffer: Held[] = [];
-  /** Handlers executing now (≤ concurrency); jobs whose outcome is being reported do not count. */
-  #running = 0;
-  readonly #heartbeatMs: number;
   readonly #graceMs: number;
   readonly #waitMs: number;
   readonly #backoff: BackoffPolicy;
   readonly #log: Logger;
   readonly #onJobFinished: ((e: JobFinishedEvent) => void) | undefined;
+  readonly #delivery: OutcomeDelivery;
+  readonly #heartbeat: Heartbeat;
 
-  /** Keyed by lease token: a job re-claimed by this worker after losing its lease is a new entry. */
-  readonly #held = new Map<string, Held>();
+  /** Every job this worker holds a lease on, keyed by lease token (a re-claim is a new entry). */
+  readonly #held = new Map<string, HeldJob>();
+  /** Claimed jobs waiting for a handler slot, oldest first (also in #held, so they are heartbeated). */
+  readonly #buffer: HeldJob[] = [];
+  /** Handlers executing now (≤ concurrency); jobs whose outcome is being reported do not count. */
+  #running = 0;
   readonly #counters: Record<CounterName, number> = {
-    started: 0, succeeded: 0, failed: 0, cancelled: 0, leaseLost: 0, released: 0, unreported: 0, dequeueErrors: 0, heartbeatErrors: 0,
+    started: 0, succeeded: 0, failed: 0, cancelled: 0, leaseLost: 0, released: 0, unreported: 0, dequeueErrors: 0,
   };
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   /** Aborts the pending long-poll and any backoff sleep of the loop. */
   readonly #stopController = new AbortController();
   #loopDone: Promise<void> = Promise.resolve();
   #stopDone: Promise<void> | undefined;
-  #heartbeatTimer: NodeJS.Timeout | undefined;
-  #beating = false;
   #slotFreed: (() => void) | undefined;
-  /** Set when the grace period ran out: outcome reports stop retrying. */
-  #forced = false;
 
   constructor(opts: WorkerRuntimeOptions) {
     this.#transport = opts.transport;
@@ -145,12 +120,13 @@ export class WorkerRuntime {
     this.#queues = opts.queues ?? '*';
     this.#concurrency = positiveInt(opts.concurrency ?? 16, 'concurrency');
     this.#prefetch = Math.max(0, Math.floor(opts.prefetch ?? 0));
-    this.#heartbeatMs = positiveInt(opts.heartbeatMs ?? 10_000, 'heartbeatMs');
     this.#graceMs = Math.max(0, opts.shutdownGraceMs ?? 25_000);
     this.#waitMs = Math.min(Math.max(0, opts.dequeueWaitMs ?? 30_000), LIMITS.waitMsMax);
     this.#backoff = opts.dequeueBackoff ?? { baseMs: 500, maxMs: 30_000 };
     this.#log = opts.log ?? silentLogger;
     this.#onJobFinished = opts.onJobFinished;
+    this.#delivery = new OutcomeDelivery(this.#transport, this.#log);
+    this.#heartbeat = new Heartbeat({ transport: this.#transport, log: this.#log, intervalMs: positiveInt(opts.heartbeatMs ?? 10_000, 'heartbeatMs'), held: () => this.#held.values() });
     if (this.#queues !== '*' && this.#queues.length === 0) throw new TypeError('queues must be "*" or a non-empty list');
   }
 
@@ -158,8 +134,8 @@ export class WorkerRuntime {
   start(): void {
     if (this.#state !== 'new') throw new Error(`worker runtime cannot start: it is ${this.#state}`);
     this.#state = 'running';
-    this.#heartbeatTimer = setInterval(() => void this.#heartbeat(), this.#heartbeatMs);
-    this.#log.info('worker runtime started', { queues: this.#queues, concurrency: this.#concurrency, tasks: this.#tasks.names() });
+    this.#heartbeat.start();
+    this.#log.info('worker runtime started', { queues: this.#queues, concurrency: this.#concurrency, prefetch: this.#prefetch, tasks: this.#tasks.names() });
     this.#loopDone = this.#loop().catch((err: unknown) => {
       // The loop catches per iteration; reaching here is a bug worth shouting about, not hiding.
       this.#log.error('dequeue loop crashed', { err });
@@ -167,9 +143,10 @@ export class WorkerRuntime {
   }
 
   /**
-   * Graceful stop: no new dequeues (the pending long-poll is aborted), in-flight handlers get
-   * `shutdownGraceMs` to finish, then their signals abort and every job still held is released
-   * to the queue without spending an attempt. Resolves when that is done; safe to call twice.
+   * Graceful stop: no new dequeues (the pending long-poll is aborted), buffered jobs are released
+   * at once, in-flight handlers get `shutdownGraceMs` to finish, then their signals abort and every
+   * job still held is released to the queue without spending an attempt. Resolves when that is
+   * done; safe to call twice.
    */
   stop(): Promise<void> {
     this.#stopDone ??= this.#shutdown();
@@ -178,23 +155,33 @@ export class WorkerRuntime {
 
   /** A snapshot of the counters, for metrics and health endpoints. */
   stats(): WorkerStats {
-    return { running: this.#state === 'running', concurrency: this.#concurrency, inFlight: this.#held.size, ...this.#counters };
+    return { running: this.#state === 'running', concurrency: this.#concurrency, inFlight: this.#held.size, ...this.#counters, heartbeatErrors: this.#heartbeat.errors };
   }
 
-  /** Jobs currently held (running or reporting). */
+  /** Jobs currently held (buffered, running or reporting). */
   get inFlight(): number {
     return this.#held.size;
+  }
+
+  /**
+   * How many jobs to ask for now: free slots plus the prefetch allowance, minus the buffer. A
+   * backlog of unacknowledged reports (a slow control plane) holds back new claims too.
+   */
+  #wanted(): number {
+    const reporting = this.#held.size - this.#running - this.#buffer.length;
+    return Math.min(
+      this.#concurrency + this.#prefetch - this.#running - this.#buffer.length,
+      this.#concurrency * REPORTS_PER_SLOT + this.#prefetch - reporting,
+      LIMITS.dequeueMax,
+    );
   }
 
   async #loop(): Promise<void> {
     let failures = 0;
     const stopSignal = this.#stopController.signal;
     while (this.#state === 'running') {
-      // Reporting an outcome does not occupy a handler slot, but a backlog of unacknowledged
-      // reports (a slow control plane) does hold back new claims.
-      const reporting = this.#held.size - this.#running - this.#buffer.length;
-      const free = Math.min(this.#concurrency + this.#prefetch - this.#running - this.#buffer.length, LIMITS.dequeueMax, this.#concurrency * 4 + this.#prefetch - reporting);
-      if (free <= 0) {
+      const wanted = this.#wanted();
+      if (wanted <= 0) {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
         // Let every handler that ends in this turn free its slot first: one dequeue for all of
         // them instead of one for the first and another for the rest.
@@ -204,7 +191,7 @@ export class WorkerRuntime {
       const askedAt = Date.now();
       let jobs: ClaimedJob[];
       try {
-        jobs = await this.#transport.dequeue({ queues: this.#queues, max: free, waitMs: this.#waitMs, signal: stopSignal });
+        jobs = await this.#transport.dequeue({ queues: this.#queues, max: wanted, waitMs: this.#waitMs, signal: stopSignal });
         failures = 0;
       } catch (err) {
         if (this.#state !== 'running') break;
@@ -216,68 +203,67 @@ export class WorkerRuntime {
         continue;
       }
       // Jobs that arrive after stop() began, or beyond what was asked, are given back unstarted.
-      const keep = this.#state === 'running' ? jobs.slice(0, free) : [];
+      const keep = this.#state === 'running' ? jobs.slice(0, wanted) : [];
       const extra = jobs.slice(keep.length);
       if (extra.length > 0) void this.#release(extra);
-      for (const job of keep) this.#hold(job);
+      for (const job of keep) {
+        const held = new HeldJob(job);
+        this.#held.set(job.leaseToken, held);
+        this.#buffer.push(held);
+      }
       this.#pump();
       if (jobs.length === 0 && Date.now() - askedAt < EMPTY_REPLY_FAST_MS) await abortableSleep(IDLE_PAUSE_MS, stopSignal);
     }
   }
 
-  /** Takes a claimed job into the buffer; it starts when a handler slot is free. */
-  #hold(job: ClaimedJob): void {
-    const held: Held = {
-      job, controller: new AbortController(), startedAt: Date.now(), lost: false, cancelRequested: false, released: false, reporting: false, started: false, done: Promise.resolve(),
-    };
-    this.#held.set(job.leaseToken, held);
-    this.#buffer.push(held);
-  }
-
-  /** Starts buffered jobs while handler slots are free. */
+  /** Starts buffered jobs while handler slots are free; drops the ones whose lease was lost meanwhile. */
   #pump(): void {
     while (this.#running < this.#concurrency && this.#buffer.length > 0 && this.#state === 'running') {
-      const held = this.#buffer.shift() as Held;
-      if (held.lost || held.released) {
-        this.#forget(held);
-        continue;
-      }
-      this.#startJob(held);
+      const held = this.#buffer.shift()!;
+      if (held.dropped) this.#forget(held);
+      else this.#start(held);
     }
   }
 
-  #startJob(held: Held): void {
-    const { job } = held;
-    held.started = true;
+  #start(held: HeldJob): void {
     held.startedAt = Date.now();
     this.#running++;
     this.#counters.started++;
-    held.done = this.#run(held)
+    held.done = this.#handle(held)
       .then((outcome) => {
         // `released` is counted by #release, which knows whether the control plane accepted it.
         if (outcome !== 'released') this.#counters[outcome === 'lease_lost' ? 'leaseLost' : outcome]++;
-        this.#onJobFinished?.({ job, outcome, durationMs: Date.now() - held.startedAt });
+        this.#onJobFinished?.({ job: held.job, outcome, durationMs: Date.now() - held.startedAt });
       })
-      .catch((err: unknown) => this.#log.error('job bookkeeping failed', { err, jobId: job.id }))
-      .finally(() => {
-        this.#handlerDone(held);
-        this.#forget(held);
-      });
+      .catch((err: unknown) => this.#log.error('job bookkeeping failed', { err, jobId: held.job.id }))
+      .finally(() => this.#forget(held));
   }
 
-  /** The handler returned or threw: its slot is free while the outcome is still being reported. */
-  #handlerDone(held: Held): void {
-    if (held.reporting && !held.started) return;
-    if (!held.reporting) held.reporting = true;
-    if (held.started) {
-      held.started = false;
+  /** Runs the handler (holding a slot), frees the slot, then reports (holding none). Never throws. */
+  async #handle(held: HeldJob): Promise<JobOutcome> {
+    let verdict: Verdict;
+    try {
+      verdict = await runJob(held, { tasks: this.#tasks, transport: this.#transport, log: this.#log });
+    } finally {
       this.#running--;
       this.#pump();
       this.#wakeLoop();
     }
+    let outcome: JobOutcome;
+    if (held.state === 'released') outcome = 'released';
+    else if (held.state === 'lost') outcome = this.#delivery.lost(held, 'handler ended');
+    else if (verdict.kind === 'lost') {
+      held.to('lost'); // the handler saw lease_lost itself (a step, a child enqueue) before any heartbeat did
+      outcome = this.#delivery.lost(held, 'handler');
+    } else {
+      held.to('reporting');
+      outcome = await this.#delivery.report(held, verdict);
+    }
+    held.to('done');
+    return outcome;
   }
 
-  #forget(held: Held): void {
+  #forget(held: HeldJob): void {
     this.#held.delete(held.job.leaseToken);
     this.#wakeLoop();
   }
@@ -288,144 +274,6 @@ export class WorkerRuntime {
     wake?.();
   }
 
-  /** Runs one job to its outcome. Never throws: every path ends in a JobOutcome. */
-  async #run(held: Held): Promise<JobOutcome> {
-    const { job } = held;
-    const log = this.#log;
-    const task = this.#tasks.get(job.task);
-    if (!task) {
-      const err = new NonRetryableError(`no task named ${JSON.stringify(job.task)} is registered on this worker`, {
-        details: { task: job.task, known: this.#tasks.names() },
-      });
-      return this.#reportFailure(held, err, false);
-    }
-    let payload: unknown;
-    try {
-      const parsed = await task.payload.safeParseAsync(job.payload);
-      if (!parsed.success) {
-        const err = new NonRetryableError(`payload does not match the schema of task ${job.task}`, { details: { issues: parsed.error.issues } });
-        return this.#reportFailure(held, err, false);
-      }
-      payload = parsed.data;
-    } catch (err) {
-      // A refinement that throws (instead of reporting an issue) is the task's bug, not the data's.
-      return this.#reportFailure(held, err, this.#isRetryable(task, err));
-    }
-
-    let result: unknown;
-    try {
-      const ctx = createJobContext({ job, transport: this.#transport, signal: held.controller.signal, log });
-      result = await task.handler(payload, ctx);
-    } catch (err) {
-      this.#handlerDone(held);
-      if (held.released) return 'released';
-      if (held.lost || isDispatchError(err, 'lease_lost')) return this.#dropLost(held, 'handler failed');
-      // The engine records a failure of a job with cancel requested as `cancelled`.
-      if (held.cancelRequested) return this.#reportFailure(held, err, false);
-      return this.#reportFailure(held, err, this.#isRetryable(task, err));
-    }
-    this.#handlerDone(held);
-    if (held.released) return 'released';
-    if (held.lost) return this.#dropLost(held, 'handler succeeded');
-    let json: unknown;
-    try {
-      json = toJsonValue(result, 'job result');
-    } catch (err) {
-      return this.#reportFailure(held, err, false);
-    }
-    return this.#deliver(held, async () => {
-      const out = await this.#transport.complete({ id: job.id, leaseToken: job.leaseToken, result: json });
-      if (!out.ok) return this.#dropLost(held, 'complete');
-      log.debug('job succeeded', { jobId: job.id, task: job.task, attempt: job.attempt });
-      return 'succeeded';
-    });
-  }
-
-  #reportFailure(held: Held, err: unknown, retryable: boolean): Promise<JobOutcome> {
-    this.#handlerDone(held);
-    const { job } = held;
-    const error = toJobError(err, retryable);
-    return this.#deliver(held, async () => {
-      const out = await this.#transport.fail({ id: job.id, leaseToken: job.leaseToken, error, retryable });
-      if (!out.ok) return this.#dropLost(held, 'fail');
-      const cancelled = out.state === 'cancelled';
-      this.#log[cancelled ? 'info' : 'warn'](cancelled ? 'job cancelled' : 'job failed', {
-        jobId: job.id, task: job.task, attempt: job.attempt, state: out.state, retryable, error: error.message,
-      });
-      return cancelled ? 'cancelled' : 'failed';
-    });
-  }
-
-  /** Delivers an outcome, retrying while the control plane is unavailable and the lease may still hold. */
-  async #deliver(held: Held, send: () => Promise<JobOutcome>): Promise<JobOutcome> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await send();
-      } catch (err) {
-        if (isDispatchError(err, 'lease_lost')) return this.#dropLost(held, 'report');
-        const retry = isDispatchError(err) && err.retryable && attempt < REPORT_ATTEMPTS && !held.lost && !this.#forced;
-        if (!retry) {
-          this.#log.error('job outcome not delivered; the job will run again once its lease expires', { err, jobId: held.job.id });
-          return 'unreported';
-        }
-        await abortableSleep(backoffDelayMs(attempt, REPORT_BACKOFF));
-      }
-    }
-  }
-
-  #dropLost(held: Held, when: string): JobOutcome {
-    held.lost = true;
-    this.#log.warn('lease lost; outcome dropped (the job is or will be run elsewhere)', { jobId: held.job.id, task: held.job.task, when });
-    return 'lease_lost';
-  }
-
-  #isRetryable(task: TaskDefinition, err: unknown): boolean {
-    if (declaresNonRetryable(err)) return false;
-    if (typeof task.retryable === 'function') {
-      try {
-        return task.retryable(err);
-      } catch (predicateErr) {
-        this.#log.error('retryable predicate threw; treating the error as retryable', { err: predicateErr, task: task.name });
-        return true;
-      }
-    }
-    return task.retryable !== false;
-  }
-
-  /** One call extends every held lease; replies abort the signals of cancelled or lost jobs. */
-  async #heartbeat(): Promise<void> {
-    if (this.#beating) return; // a slow reply must not pile up overlapping heartbeats
-    const live = [...this.#held.values()].filter((h) => !h.lost && !h.released);
-    if (live.length === 0) return;
-    this.#beating = true;
-    try {
-      for (const part of chunk(live, LIMITS.batchItems)) {
-        const byId = new Map(part.map((h) => [h.job.id, h]));
-        const replies = await this.#transport.heartbeat(part.map(ref));
-        for (const r of replies) {
-          const h = byId.get(r.id);
-          if (!h) continue;
-          if (!r.ok) {
-            // A job whose outcome is in flight may simply be finished by now: not a lost lease.
-            if (h.reporting) continue;
-            h.lost = true;
-            h.controller.abort(leaseLost(r.id));
-            this.#log.warn('lease lost; aborting the handler', { jobId: r.id, task: h.job.task });
-          } else if (r.cancelRequested && !h.cancelRequested) {
-            h.cancelRequested = true;
-            h.controller.abort(new JobCancelledError(r.id));
-            this.#log.info('cancel requested; aborting the handler', { jobId: r.id, task: h.job.task });
-          }
-        }
-      }
-    } catch (err) {
-      this.#counters.heartbeatErrors++;
-      this.#log.warn('heartbeat failed; leases may expire if this persists', { err, jobs: live.length });
-    } finally {
-      this.#beating = false;
-    }
-  }
-
   async #shutdown(): Promise<void> {
     if (this.#state === 'new') {
       this.#state = 'stopped';
@@ -434,51 +282,30 @@ export class WorkerRuntime {
     this.#state = 'stopping';
     this.#log.info('worker runtime stopping', { inFlight: this.#held.size, graceMs: this.#graceMs });
     this.#stopController.abort(new WorkerShutdownError());
-    const wake = this.#slotFreed;
-    this.#slotFreed = undefined;
-    wake?.();
+    this.#wakeLoop();
     await this.#loopDone;
     // Buffered jobs never started: give them back now rather than after the grace period.
     const unstarted = this.#buffer.splice(0);
-    for (const h of unstarted) {
-      h.released = true;
-      this.#held.delete(h.job.leaseToken);
-    }
-    if (unstarted.length > 0) await this.#release(unstarted.map((h) => h.job));
+    for (const h of unstarted) this.#held.delete(h.job.leaseToken);
+    const live = unstarted.filter((h) => !h.dropped);
+    for (const h of live) h.to('released');
+    if (live.length > 0) await this.#release(live.map((h) => h.job));
 
     const finished = await withTimeout(Promise.all([...this.#held.values()].map((h) => h.done)), this.#graceMs);
     if (!finished) {
-      this.#forced = true;
-      const toRelease = [...this.#held.values()].filter((h) => !h.reporting && !h.lost && !h.released);
-      for (const h of toRelease) {
-        h.released = true;
-        h.controller.abort(new WorkerShutdownError('worker shut down before the job finished; it was released to the queue'));
-      }
+      this.#delivery.forced = true;
+      const toRelease = [...this.#held.values()].filter((h) => h.state === 'held' || h.state === 'cancelling');
+      for (const h of toRelease) h.to('released', new WorkerShutdownError('worker shut down before the job finished; it was released to the queue'));
       await this.#release(toRelease.map((h) => h.job));
     }
-    clearInterval(this.#heartbeatTimer);
+    this.#heartbeat.stop();
     this.#state = 'stopped';
     this.#log.info('worker runtime stopped', { stats: this.stats() });
   }
 
-  /** Gives jobs back to their queues without spending an attempt. */
   async #release(jobs: ClaimedJob[]): Promise<void> {
-    for (const part of chunk(jobs, LIMITS.batchItems)) {
-      try {
-        const outcomes = await this.#transport.release(part.map(ref));
-        const lost = outcomes.filter((o) => !o.ok).map((o) => o.id);
-        this.#counters.released += outcomes.length - lost.length;
-        this.#log.info('released jobs to their queues', { released: outcomes.length - lost.length, leaseLost: lost });
-      } catch (err) {
-        this.#log.error('release failed; these jobs run again once their leases expire', { err, jobIds: part.map((j) => j.id) });
-      }
-    }
+    this.#counters.released += await this.#delivery.release(jobs);
   }
-}
-
-function ref(h: Held | ClaimedJob): LeaseRef {
-  const job = 'job' in h ? h.job : h;
-  return { id: job.id, leaseToken: job.leaseToken };
 }
 
 function positiveInt(v: number, name: string): number {

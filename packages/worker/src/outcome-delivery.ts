@@ -1,0 +1,86 @@
+/**
+ * Delivers what handling a job came to: completions and failures (the HTTP transport coalesces
+ * the ones issued together into one request), retried while the control plane is unavailable and
+ * the lease may still hold, and releases, in chunks the internal API accepts.
+ */
+import { backoffDelayMs, type BackoffPolicy } from '@pgdispatch/core/backoff';
+import { isDispatchError } from '@pgdispatch/core/errors';
+import { LIMITS } from '@pgdispatch/core/internal-api';
+import type { Logger } from '@pgdispatch/core/log';
+import type { Transport } from '@pgdispatch/core/transport';
+import type { ClaimedJob } from '@pgdispatch/core/types';
+import type { HeldJob, JobOutcome } from './held-job.js';
+import type { Verdict } from './job-runner.js';
+import { toJobError } from './json.js';
+import { abortableSleep, chunk } from './timing.js';
+
+/** Tries to deliver a job outcome when the control plane is unavailable (leases outlive a blip). */
+const REPORT_ATTEMPTS = 6;
+const REPORT_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 10_000 };
+
+export class OutcomeDelivery {
+  /** Set when the shutdown grace period ran out: reports stop retrying. */
+  forced = false;
+
+  constructor(private readonly transport: Transport, private readonly log: Logger) {}
+
+  /** Reports a complete or fail verdict of a job in state `reporting`. Never throws. */
+  report(held: HeldJob, verdict: Exclude<Verdict, { kind: 'lost' }>): Promise<JobOutcome> {
+    const { job } = held;
+    if (verdict.kind === 'complete') {
+      return this.#deliver(held, async () => {
+        const out = await this.transport.complete({ ...held.ref, result: verdict.result });
+        if (!out.ok) return this.lost(held, 'complete');
+        this.log.debug('job succeeded', { jobId: job.id, task: job.task, attempt: job.attempt });
+        return 'succeeded';
+      });
+    }
+    const error = toJobError(verdict.error, verdict.retryable);
+    return this.#deliver(held, async () => {
+      const out = await this.transport.fail({ ...held.ref, error, retryable: verdict.retryable });
+      if (!out.ok) return this.lost(held, 'fail');
+      const cancelled = out.state === 'cancelled';
+      this.log[cancelled ? 'info' : 'warn'](cancelled ? 'job cancelled' : 'job failed', {
+        jobId: job.id, task: job.task, attempt: job.attempt, state: out.state, retryable: verdict.retryable, error: error.message,
+      });
+      return cancelled ? 'cancelled' : 'failed';
+    });
+  }
+
+  /** The outcome of a job whose lease is gone: nothing it reports counts. */
+  lost(held: HeldJob, when: string): JobOutcome {
+    this.log.warn('lease lost; outcome dropped (the job is or will be run elsewhere)', { jobId: held.job.id, task: held.job.task, when });
+    return 'lease_lost';
+  }
+
+  /** Gives jobs back to their queues without spending an attempt; resolves with how many the control plane took back. */
+  async release(jobs: readonly ClaimedJob[]): Promise<number> {
+    let released = 0;
+    for (const part of chunk(jobs, LIMITS.batchItems)) {
+      try {
+        const outcomes = await this.transport.release(part.map((j) => ({ id: j.id, leaseToken: j.leaseToken })));
+        const lost = outcomes.filter((o) => !o.ok).map((o) => o.id);
+        released += outcomes.length - lost.length;
+        this.log.info('released jobs to their queues', { released: outcomes.length - lost.length, leaseLost: lost });
+      } catch (err) {
+        this.log.error('release failed; these jobs run again once their leases expire', { err, jobIds: part.map((j) => j.id) });
+      }
+    }
+    return released;
+  }
+
+  async #deliver(held: HeldJob, send: () => Promise<JobOutcome>): Promise<JobOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (err) {
+        if (isDispatchError(err, 'lease_lost')) return this.lost(held, 'report');
+        if (!(isDispatchError(err) && err.retryable && attempt < REPORT_ATTEMPTS && !this.forced)) {
+          this.log.error('job outcome not delivered; the job will run again once its lease expires', { err, jobId: held.job.id });
+          return 'unreported';
+        }
+        await abortableSleep(backoffDelayMs(attempt, REPORT_BACKOFF));
+      }
+    }
+  }
+}
