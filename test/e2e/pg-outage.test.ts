@@ -29,15 +29,22 @@ afterAll(async () => {
 });
 
 const WORKER_KEY = 'w'.repeat(20);
+/** DATABASE_OUTAGE_GRACE_MS of the server under test: /readyz stays 200 this long into an outage. */
+const GRACE_MS = 2_500;
+
+async function readyz(url: string) {
+  const r = await fetch(`${url}/readyz`);
+  return { status: r.status, retryAfter: r.headers.get('retry-after'), body: (await r.json()) as { status: string; database: string; databaseDownForMs?: number; error?: string } };
+}
 
 describe('database outage', () => {
-  it('answers 503 with Retry-After within ~1 s while Postgres is down, and dispatch resumes within ~1 s of its return', async () => {
+  it('answers 503 with Retry-After within ~1 s while Postgres is down, stays ready through a short outage, and dispatch resumes within ~1 s of its return', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'pgdispatch-outage-'));
     await chmod(dir, 0o755);
     const port = await freePort();
     const dataDir = path.join(dir, 'data');
     pg = await startEmbeddedPostgres({ dataDir, port });
-    const config = parseConfig({ DISPATCH_ROLE: 'api', DATABASE_URL: pg.url, HOST: '127.0.0.1', PORT: '0', API_KEYS: 'outage-key-1:admin', WORKER_KEYS: `${WORKER_KEY}:*`, POLL_INTERVAL_MS: '5000' });
+    const config = parseConfig({ DISPATCH_ROLE: 'api', DATABASE_URL: pg.url, HOST: '127.0.0.1', PORT: '0', API_KEYS: 'outage-key-1:admin', WORKER_KEYS: `${WORKER_KEY}:*`, POLL_INTERVAL_MS: '5000', DATABASE_OUTAGE_GRACE_MS: String(GRACE_MS) });
     server = await startServer(config, { log: silentLogger });
     const enqueue = () =>
       fetch(`${server!.url}/v1/queues/o/jobs`, { method: 'POST', headers: { authorization: 'Bearer outage-key-1', 'content-type': 'application/json' }, body: JSON.stringify({ task: 'noop' }) });
@@ -59,7 +66,12 @@ describe('database outage', () => {
       }
     };
     await probe(3);
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    // A short outage: still ready (the pod stays in the Service), the body says the database is down.
+    const firstDown = Date.now();
+    const early = await readyz(server.url);
+    expect(early.status).toBe(200);
+    expect(early.body).toMatchObject({ status: 'degraded', database: 'down' });
+    expect(early.body.error).toEqual(expect.any(String));
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
 
     // A worker long-polls during the outage; the job enqueued before it must reach it soon after
@@ -72,6 +84,15 @@ describe('database outage', () => {
     // Later in the outage too: postgres.js's default backoff grew with every failed connect.
     await new Promise((r) => setTimeout(r, 3_000));
     await probe(3);
+    // Longer than the grace: not ready, so Kubernetes would take the pod out of the Service.
+    const late = await readyz(server.url);
+    expect(Date.now() - firstDown).toBeGreaterThanOrEqual(GRACE_MS);
+    expect(late.status).toBe(503);
+    expect(late.retryAfter).toBe('1');
+    expect(late.body).toMatchObject({ status: 'not_ready', database: 'down' });
+    expect(late.body.databaseDownForMs).toBeGreaterThanOrEqual(GRACE_MS);
+    // Liveness never depends on the database.
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     console.log(`[pg-outage] 503 answers during the outage took ${timings.map((t) => t.toFixed(0)).join(', ')} ms`);
     // Goal ~1 s (connect timeout 1 s, reconnect backoff ≤ 250 ms); slack for a loaded machine.
     expect(Math.max(...timings)).toBeLessThan(1_500);
@@ -90,6 +111,8 @@ describe('database outage', () => {
       return r.status === 201 ? r : undefined;
     }, { timeoutMs: 5_000, what: 'recovery' });
     expect(up.status).toBe(201);
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    const after = await readyz(server.url);
+    expect(after.status).toBe(200);
+    expect(after.body).toMatchObject({ status: 'ready', database: 'ok' });
   });
 });

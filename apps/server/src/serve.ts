@@ -117,6 +117,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         dequeueMaxWaitMs: config.DEQUEUE_MAX_WAIT_MS,
         dashboardDir,
         sseKeepAliveMs: config.SSE_KEEPALIVE_MS,
+        databaseOutageGraceMs: config.DATABASE_OUTAGE_GRACE_MS,
       });
       if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control });
     } else {

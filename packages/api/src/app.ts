@@ -44,6 +44,8 @@ export interface AppDeps {
   dashboardDir?: string;
   /** Interval of SSE keep-alive comments, in ms (default 15000). */
   sseKeepAliveMs?: number;
+  /** /readyz stays 200 through a database outage this long, in ms (see HealthDeps). */
+  databaseOutageGraceMs?: number;
 }
 
 /** The api tier's HTTP app, built from explicit dependencies (no globals), so tests run it for real. */
@@ -61,6 +63,7 @@ export function createApp(deps: AppDeps): Hono {
     metrics: deps.metrics,
     sql: deps.sql,
     unattendedQueues: (q) => deps.presence.unattendedQueues(q),
+    ...(deps.databaseOutageGraceMs !== undefined && { databaseOutageGraceMs: deps.databaseOutageGraceMs }),
   };
   app.route('/', healthRoutes(health));
   app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));

@@ -125,6 +125,11 @@ export const configSchema = z.object({
   DATABASE_LISTEN_URL: optionalString,
   /** Connection pool size (default 10). */
   DATABASE_POOL_MAX: int(10, 1),
+  /**
+   * Roles all/api: how long /readyz keeps answering 200 (body `database: "down"`) through a database
+   * outage before it answers 503, in ms (default 30000). Requests get 503 + Retry-After meanwhile.
+   */
+  DATABASE_OUTAGE_GRACE_MS: int(30_000, 0),
   /** Server-side prepared statements (default true); set false behind PgBouncer transaction mode. */
   DATABASE_PREPARE: bool(true),
   /**

@@ -20,19 +20,47 @@ export interface HealthDeps {
   unattendedQueues?: (queues: string[]) => string[];
   /** Extra readiness facts (a worker reports whether it reaches the api). */
   readiness?: () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
+  /**
+   * How long a database outage may last before /readyz answers 503, in ms (DATABASE_OUTAGE_GRACE_MS;
+   * default 0). Within it /readyz stays 200 with `database: "down"`, so a short blip does not
+   * take every api pod out of the Service at once: they keep answering requests with 503 +
+   * Retry-After, which clients retry, instead of connection errors from an empty Service.
+   */
+  databaseOutageGraceMs?: number;
+}
+
+/**
+ * Longest the database check may take, in ms: below the chart's readiness timeout (3 s), so an
+ * unanswered check (a black-holed network waits for the TCP connect timeout) reads as "down"
+ * instead of a probe timeout that the grace cannot cover.
+ */
+const DATABASE_CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the database within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** /healthz (process alive), /readyz (database reachable, migrations current), /metrics. */
 export function healthRoutes(deps: HealthDeps) {
   const app = new Hono();
+  // Liveness: the process answers. Never the database: an outage must not restart every pod.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  const graceMs = deps.databaseOutageGraceMs ?? 0;
+  /** When the first failed check of the current outage ran; undefined while the database answers. */
+  let downSince: number | undefined;
 
   app.get('/readyz', async (c) => {
     const details: Record<string, unknown> = { role: deps.role, version: deps.version, listenQueues: deps.listenQueues };
     let ready = true;
+    let degraded = false;
     if (deps.sql) {
       try {
-        const status = await migrationStatus(deps.sql);
+        const status = await withTimeout(migrationStatus(deps.sql), DATABASE_CHECK_TIMEOUT_MS);
+        downSince = undefined;
         details.database = 'ok';
         details.migrations = status;
         if (!status.current) ready = false;
@@ -44,9 +72,13 @@ export function healthRoutes(deps: HealthDeps) {
           if (unattended.length > 0) details.warning = `no worker has asked for work on: ${unattended.join(', ')}`;
         }
       } catch (err) {
-        ready = false;
-        details.database = 'unreachable';
+        const now = Date.now();
+        downSince ??= now;
+        details.database = 'down';
+        details.databaseDownForMs = now - downSince;
         details.error = err instanceof Error ? err.message : String(err);
+        if (now - downSince >= graceMs) ready = false;
+        else degraded = true;
       }
     }
     if (deps.readiness) {
@@ -55,7 +87,8 @@ export function healthRoutes(deps: HealthDeps) {
       if (!r.ready) ready = false;
     }
     if (!ready) c.header('Retry-After', '1');
-    return c.json({ status: ready ? 'ready' : 'not_ready', ...details }, ready ? 200 : 503);
+    const status = !ready ? 'not_ready' : degraded ? 'degraded' : 'ready';
+    return c.json({ status, ...details }, ready ? 200 : 503);
   });
 
   app.get('/metrics', async (c) => {
