@@ -5,7 +5,7 @@ import { DispatchError } from '@pgdispatch/core/errors';
 import { PgDispatchClient } from '@pgdispatch/client/client';
 import { mintWorkerToken } from '@pgdispatch/api/tokens';
 import { createJsonLogger } from '@pgdispatch/core/log';
-import { cliDefaults, loadConfig } from './config.js';
+import { cliDefaults, loadConfig, loadTokenSecret } from './config.js';
 import { openDatabase } from './database.js';
 import { startServer } from './serve.js';
 import { serverVersion } from './version.js';
@@ -42,8 +42,11 @@ async function serveCommand(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config, { demoQueue: config.DISPATCH_ROLE === 'all' });
   if (server.plan.servesApi) {
+    // With API_KEYS set the request needs a key; the line names the variable, never a secret.
+    const auth = config.API_KEYS.length > 0 ? ` -H "authorization: Bearer $PGDISPATCH_API_KEY"` : '';
     process.stdout.write(`pgdispatch ${serverVersion()} (${server.plan.role}) listening on ${server.url}\n` +
-      `  try: curl -X POST ${server.url}/v1/queues/demo/jobs -H 'content-type: application/json' -d '{"task":"noop","payload":{}}'\n`);
+      `  try: curl -X POST ${server.url}/v1/queues/demo/jobs -H 'content-type: application/json'${auth} -d '{"task":"noop","payload":{}}'\n` +
+      (auth ? `       (PGDISPATCH_API_KEY=<one of the API_KEYS secrets with scope enqueue>)\n` : ''));
   }
   let signals = 0;
   const onSignal = (sig: string) => {
@@ -78,10 +81,9 @@ function buildProgram(): Command {
     .option('--ttl <duration>', 'lifetime, e.g. 30d', duration, 30 * 86400)
     .option('--subject <name>', 'worker name in the token', 'worker')
     .action(async (o: { queues: string; ttl: number; subject: string }) => {
-      const config = loadConfig();
-      if (!config.WORKER_TOKEN_SECRET) throw new ConfigError([{ variable: 'WORKER_TOKEN_SECRET', message: 'is required to mint tokens' }]);
+      const secret = loadTokenSecret();
       const queues = o.queues.trim() === '*' ? '*' : o.queues.split(',').map((q) => q.trim()).filter(Boolean);
-      process.stdout.write(`${await mintWorkerToken({ secret: config.WORKER_TOKEN_SECRET, queues, ttlSeconds: o.ttl, subject: o.subject })}\n`);
+      process.stdout.write(`${await mintWorkerToken({ secret, queues, ttlSeconds: o.ttl, subject: o.subject })}\n`);
     });
 
   program

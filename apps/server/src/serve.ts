@@ -17,7 +17,7 @@ import { queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
 import { createJsonLogger, type Logger } from '@pgdispatch/core/log';
 import { openDatabase, type Database } from './database.js';
 import { startMaintenance } from './maintenance.js';
-import { startExecutor, type Executor } from './executor.js';
+import { loadExecutorTasks, startExecutor, type Executor } from './executor.js';
 import { workerMetrics } from './worker-metrics.js';
 import { serverVersion } from './version.js';
 
@@ -68,6 +68,9 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       for (const stop of phases[phase]) await stop().catch(onError);
     }
   };
+  // Tasks first: a module that fails to load or validate stops the process before an embedded
+  // PostgreSQL starts, a connection opens or a migration runs.
+  const tasks = plan.executes ? await loadExecutorTasks(config) : undefined;
   let db: Database | undefined;
   let executor: Executor | undefined;
   let app: Hono;
@@ -119,10 +122,10 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         sseKeepAliveMs: config.SSE_KEEPALIVE_MS,
         databaseOutageGraceMs: config.DATABASE_OUTAGE_GRACE_MS,
       });
-      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control });
+      if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control, ...(tasks ? { tasks } : {}) });
     } else {
       // Role worker: health and metrics only; readiness = the runtime is running.
-      executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry) });
+      executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), ...(tasks ? { tasks } : {}) });
       const running = executor;
       app = new Hono();
       app.onError(errorHandler(log));

