@@ -30,7 +30,7 @@ export interface EnqueueInput {
   payload?: unknown;
   /** Lower runs first (default 0; -32768..32767). */
   priority?: number;
-  /** Absolute start time (a Date or an ISO string); wins over delayMs. */
+  /** Absolute start time (a Date or an ISO string). Give runAt or delayMs, not both: the server refuses both together (400 invalid_request). */
   runAt?: Date | string;
   /** Delay from the server's now, in ms (default 0). */
   delayMs?: number;
