@@ -9,10 +9,22 @@
 // claim statements exported by dist/queries/job-claim.js with limit 100. Every EXPLAIN runs in a
 // transaction that is rolled back, so each one sees the same 1M waiting jobs. Each plan is run
 // once to warm the cache and printed from the second run. The scratch database is dropped at the end.
+//
+// Second backlog (task routing, the paused-queue trap of docs/architecture.md §5 applied to tasks):
+// the jobs are replaced by 1,000,000 others, 600,000 of a task `report.v2` that no worker knows
+// yet (a rolling deploy) at priority 0, so they sort first, and 400,000 `noop` jobs at priorities
+// 1–4, spread over the same 10 queues independently of the task. The worker declares `noop`.
 import { randomBytes } from 'node:crypto';
 import { createDb, closeDb } from '../dist/db.js';
 import { migrate } from '../dist/migrator.js';
-import { CLAIM_ALL_SQL, CLAIM_LIMITED_SQL, CLAIM_LISTED_SQL } from '../dist/queries/job-claim.js';
+import {
+  CLAIM_ALL_SQL,
+  CLAIM_LIMITED_SQL,
+  CLAIM_LISTED_SQL,
+  CLAIM_LISTED_TASKS_SQL,
+  CLAIM_TASKS_EXCEPT_SQL,
+  CLAIM_TASKS_SQL,
+} from '../dist/queries/job-claim.js';
 
 const serverUrl = process.argv[2];
 if (!serverUrl) {
@@ -93,6 +105,52 @@ try {
       genericTypes: 'text[], bigint, float8',
     });
     await explain(sql, `claim of a queue with a concurrency limit (room ${LIMIT}) — CLAIM_LIMITED_SQL`, CLAIM_LIMITED_SQL, [LIMIT, LEASE_MS, 'q3']);
+
+    // ---- task routing: 600k jobs of a task nobody knows sort before the known task's 400k ----
+    await sql`truncate jobs cascade`;
+    const t1 = Date.now();
+    await sql`
+      insert into jobs (queue, task, payload, priority, run_at)
+      select 'q' || ((g / 10) % 10),
+             case when g % 10 < 6 then 'report.v2' else 'noop' end,
+             jsonb_build_object('n', g),
+             (case when g % 10 < 6 then 0 else 1 + g % 4 end)::smallint,
+             now() - ((g % 3600) * interval '1 second')
+        from generate_series(1, ${ROWS}) g`;
+    await sql`analyze jobs`;
+    const counts = await sql`select task, count(*)::int as n, min(priority) as lo, max(priority) as hi from jobs group by task order by task`;
+    console.log(
+      `\n--- routing backlog: ${ROWS.toLocaleString('en')} jobs in ${Date.now() - t1} ms: ` +
+        counts.map((c) => `${c.task} ${c.n.toLocaleString('en')} (priority ${c.lo}–${c.hi})`).join(', ') + ' ---',
+    );
+    const naive = CLAIM_ALL_SQL.replace("run_at <= now()", "run_at <= now() and task = any($3::text[])");
+    await explain(sql, `before: tasks ['noop'] as a filter on jobs_claim_idx (task = any($3))`, naive, [LIMIT, LEASE_MS, ['noop']]);
+    const pairs = CLAIM_LISTED_TASKS_SQL.replace('unnest($2::text[]) as t(name)', 'unnest($1::text[]) as q(name) cross join unnest($2::text[]) as t(name)').replace(
+      'task = t.name and queue = any($1::text[])',
+      'queue = q.name and task = t.name',
+    );
+    await explain(sql, `before: queues ['q3', 'q7'] × tasks ['noop', 'email.send'] as one range per (queue, task) pair`, pairs, [
+      ['q3', 'q7'], ['noop', 'email.send'], LIMIT, LEASE_MS,
+    ]);
+    await explain(sql, `jobClaim({ queues: '*', tasks: ['noop'] }) — CLAIM_TASKS_SQL`, CLAIM_TASKS_SQL, [['noop'], LIMIT, LEASE_MS]);
+    await explain(sql, `jobClaim({ queues: '*', tasks: ['noop', 'email.send'] }) — CLAIM_TASKS_SQL, one declared task without jobs`, CLAIM_TASKS_SQL, [
+      ['noop', 'email.send'], LIMIT, LEASE_MS,
+    ]);
+    await explain(sql, `CLAIM_TASKS_SQL (['noop', 'email.send']), forced generic plan`, CLAIM_TASKS_SQL, [['noop', 'email.send'], LIMIT, LEASE_MS], {
+      genericTypes: 'text[], bigint, float8',
+    });
+    await explain(sql, `jobClaim({ queues: '*', tasks: ['noop'] }) while q9 is paused — CLAIM_TASKS_EXCEPT_SQL`, CLAIM_TASKS_EXCEPT_SQL, [
+      ['noop'], LIMIT, LEASE_MS, ['q9'],
+    ]);
+    await explain(sql, `jobClaim({ queues: ['q3'], tasks: ['noop'] }) — CLAIM_LISTED_TASKS_SQL (also a limited queue's claim)`, CLAIM_LISTED_TASKS_SQL, [
+      ['q3'], ['noop'], LIMIT, LEASE_MS,
+    ]);
+    await explain(sql, `jobClaim({ queues: ['q3', 'q7'], tasks: ['noop', 'email.send'] }) — CLAIM_LISTED_TASKS_SQL`, CLAIM_LISTED_TASKS_SQL, [
+      ['q3', 'q7'], ['noop', 'email.send'], LIMIT, LEASE_MS,
+    ]);
+    await explain(sql, `jobClaim({ queues: ['q3'], tasks: ['report.v2'] }) — CLAIM_LISTED_TASKS_SQL, a task spread over every queue`, CLAIM_LISTED_TASKS_SQL, [
+      ['q3'], ['report.v2'], LIMIT, LEASE_MS,
+    ]);
   } finally {
     await closeDb(sql);
   }

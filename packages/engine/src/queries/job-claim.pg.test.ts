@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
 import { useTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
-import { CLAIM_ALL_EXCEPT_SQL, CLAIM_ALL_SQL, jobClaim } from './job-claim.js';
+import { CLAIM_ALL_EXCEPT_SQL, CLAIM_ALL_SQL, CLAIM_LISTED_TASKS_SQL, CLAIM_TASKS_SQL, jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
 import { queuePause, queueResume, queueUpsert } from './queue-admin.js';
@@ -233,3 +233,74 @@ describe('the claim plan on a deep single-queue backlog', () => {
   });
 });
 
+
+describe('task routing', () => {
+  it('claims only jobs of the declared tasks, from all or listed queues; the others stay queued', async () => {
+    const known = await insertJob(db.sql, { queue: 'route-a', task: 'route.known', priority: 5 });
+    const other = await insertJob(db.sql, { queue: 'route-a', task: 'route.other', priority: 0 });
+    const knownB = await insertJob(db.sql, { queue: 'route-b', task: 'route.known', priority: 6 });
+    const listed = await jobClaim(db.sql, { queues: ['route-a'], tasks: ['route.known', 'route.absent'], limit: 10, leaseMs: LEASE });
+    expect(listed.map((c) => c.id)).toEqual([known.id]);
+    const star = await jobClaim(db.sql, { queues: '*', tasks: ['route.known'], limit: 10, leaseMs: LEASE });
+    expect(star.map((c) => c.id)).toEqual([knownB.id]);
+    expect(await jobClaim(db.sql, { queues: '*', tasks: [], limit: 10, leaseMs: LEASE })).toEqual([]);
+    const [row] = await db.sql`select state, attempt from jobs where id = ${other.id}`;
+    expect(row).toEqual({ state: 'queued', attempt: 0 });
+    // `*` (an old worker that declares nothing) still takes any task.
+    const any = await jobClaim(db.sql, { queues: ['route-a'], tasks: '*', limit: 10, leaseMs: LEASE });
+    expect(any.map((c) => c.id)).toEqual([other.id]);
+  });
+
+  it('respects paused queues and concurrency limits for declared tasks', async () => {
+    await queueUpsert(db.sql, { name: 'route-paused' });
+    await queuePause(db.sql, { name: 'route-paused' });
+    await queueUpsert(db.sql, { name: 'route-limited', concurrencyLimit: 2 });
+    await insertJob(db.sql, { queue: 'route-paused', task: 'route.t' });
+    for (let i = 0; i < 4; i++) await insertJob(db.sql, { queue: 'route-limited', task: i % 2 ? 'route.t' : 'route.u', priority: i });
+    const free = await insertJob(db.sql, { queue: 'route-free', task: 'route.t' });
+    const claimed = await jobClaim(db.sql, { queues: '*', tasks: ['route.t'], limit: 10, leaseMs: LEASE });
+    const byQueue = claimed.map((c) => [c.queue, c.task]).sort();
+    expect(byQueue).toEqual([['route-free', 'route.t'], ['route-limited', 'route.t'], ['route-limited', 'route.t']]);
+    expect(claimed.map((c) => c.id)).toContain(free.id);
+    // The limit (2) is now reached by route.t jobs: route.u waits even though it is declared.
+    expect(await jobClaim(db.sql, { queues: ['route-limited'], tasks: ['route.u'], limit: 10, leaseMs: LEASE })).toEqual([]);
+  });
+
+  it('on a backlog whose unknown task sorts first, the claim walks jobs_task_claim_idx and filters nothing', async () => {
+    // 60,000 jobs of a task no worker knows (priority 0) ahead of 40,000 known ones: the
+    // rolling-deploy trap. A task filter on jobs_claim_idx would remove all 60,000 first.
+    await db.sql`insert into jobs (queue, task, priority)
+      select 'trap-' || (g % 4), case when g % 10 < 6 then 'trap.unknown' else 'trap.known' end,
+             (case when g % 10 < 6 then 0 else 1 end)::smallint
+        from generate_series(1, 100000) g`;
+    await db.sql`analyze jobs`;
+    const scans = async (text: string, params: unknown[]) => {
+      let plan: unknown;
+      await db.sql
+        .begin(async (tx) => {
+          const [row] = await tx.unsafe<{ 'QUERY PLAN': unknown }[]>(`explain (analyze, format json) ${text}`, params as never[]);
+          plan = row!['QUERY PLAN'];
+          throw new Error('rollback');
+        })
+        .catch((err: unknown) => {
+          if (String(err) !== 'Error: rollback') throw err;
+        });
+      const found: { index: string; rows: number; removed: number }[] = [];
+      const walk = (n: Record<string, unknown>) => {
+        if (typeof n['Index Name'] === 'string' && n['Relation Name'] === 'jobs' && n['Index Name'] !== 'jobs_pkey') {
+          found.push({ index: n['Index Name'], rows: Number(n['Actual Rows']), removed: Number(n['Rows Removed by Filter'] ?? 0) });
+        }
+        for (const child of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+      };
+      walk((plan as { Plan: Record<string, unknown> }[])[0]!.Plan);
+      return found;
+    };
+    expect(await scans(CLAIM_TASKS_SQL, [['trap.known'], 100, LEASE])).toEqual([{ index: 'jobs_task_claim_idx', rows: 100, removed: 0 }]);
+    const listed = await scans(CLAIM_LISTED_TASKS_SQL, [['trap-1'], ['trap.known'], 100, LEASE]);
+    expect(listed.map((s) => s.index)).toEqual(['jobs_task_claim_idx']);
+    // Only the other queues' jobs of the known task are filtered (3 of 4 queues), never the unknown task's.
+    expect(listed[0]!.removed).toBeLessThan(1_000);
+    const claimed = await jobClaim(db.sql, { queues: '*', tasks: ['trap.known'], limit: 100, leaseMs: LEASE });
+    expect(claimed.map((c) => c.task)).toEqual(Array(100).fill('trap.known'));
+  });
+});

@@ -7,6 +7,11 @@ import { CLAIMED_RETURNING } from './rows.js';
 export interface ClaimParams {
   /** Queues to claim from: `*` for all, or a list of names. */
   queues: '*' | readonly string[];
+  /**
+   * Tasks the requester can run: `*` (default) for any, or a list of names. Jobs of other tasks
+   * are left queued for a worker that knows them (task routing across a rolling deploy).
+   */
+  tasks?: '*' | readonly string[];
   /** Most jobs to claim (the outstanding demand of the waiting executors). */
   limit: number;
   /** Lease length in ms; the lease expires at the database's now() + leaseMs. */
@@ -16,7 +21,7 @@ export interface ClaimParams {
 /**
  * Claims up to `limit` runnable jobs: state queued/retry_waiting with run_at <= now(), queue not
  * paused, within each queue's concurrency limit. Sets running, attempt+1, a fresh lease token and
- * lease_expires_at. Order: priority, run_at, id.
+ * lease_expires_at. Order: priority, run_at, id. With `tasks` listed, only jobs of those tasks.
  *
  * Queues with a concurrency limit are claimed first, one short transaction each: lock the queue
  * row (serialising claimers of that queue), then count its running jobs in a *separate* statement
@@ -31,7 +36,9 @@ export interface ClaimParams {
 export async function jobClaim(exec: Exec, params: ClaimParams): Promise<ClaimedJob[]> {
   let remaining = Math.max(0, Math.floor(params.limit));
   if (remaining === 0 || (params.queues !== '*' && params.queues.length === 0)) return [];
+  if (params.tasks !== undefined && params.tasks !== '*' && params.tasks.length === 0) return [];
   const listed = params.queues === '*' ? null : [...new Set(params.queues)];
+  const tasks = params.tasks === undefined || params.tasks === '*' ? null : [...new Set(params.tasks)];
   const special = await pg(exec<{ name: string; paused: boolean; limit: number | null }[]>`
     select name, paused, concurrency_limit as limit from queues
      where (paused or concurrency_limit is not null)
@@ -39,13 +46,13 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   const claimed: ClaimedJob[] = [];
   for (const q of special) {
     if (q.paused || q.limit === null || remaining === 0) continue;
-    const rows = await claimLimited(exec, q.name, remaining, params.leaseMs);
+    const rows = await claimLimited(exec, q.name, tasks, remaining, params.leaseMs);
     claimed.push(...rows);
     remaining -= rows.length;
   }
   if (remaining > 0) {
     const excluded = special.map((q) => q.name);
-    claimed.push(...(await claimUnlimited(exec, listed, excluded, remaining, params.leaseMs)));
+    claimed.push(...(await claimUnlimited(exec, listed, tasks, excluded, remaining, params.leaseMs)));
   }
   return claimed;
 }
@@ -88,45 +95,79 @@ export const CLAIM_ALL_EXCEPT_SQL = claimAll(`
           and queue <> all($3::text[])`);
 
 /**
- * Claim from the listed queues $1; $2 limit, $3 lease ms. One ordered jobs_queue_claim_idx range
- * per queue (LATERAL), each locking at most $2 rows with SKIP LOCKED, then the best $2 across them.
- * Not `queue = any($1)` on jobs_claim_idx: the planner assumes queues are spread evenly through the
- * priority order and, on a 1M backlog whose listed queue sorted behind the others, filtered 600k
- * rows (1.3 s) where this takes milliseconds. Rows locked but not picked stay queued and are
- * released at commit (the end of the statement unless the caller holds a transaction).
+ * One ordered range of a claim index per element of `from` (LATERAL), each locking at most `limit`
+ * rows with SKIP LOCKED, then the best `limit` across them. Rows locked but not picked stay queued
+ * and are released at commit (the end of the statement unless the caller holds a transaction).
  */
-export const CLAIM_LISTED_SQL = `with candidates as (
+const claimRanges = (from: string, where: string, limit: string, lease: string) => `with candidates as (
        select c.id, c.priority, c.run_at
-         from unnest($1::text[]) as q(name)
+         from ${from}
          cross join lateral (
            select id, priority, run_at from jobs
-            where queue = q.name and state in ('queued', 'retry_waiting') and run_at <= now()
+            where ${where} and state in ('queued', 'retry_waiting') and run_at <= now()
             order by priority, run_at, id
-            limit $2
+            limit ${limit}
             for update skip locked
          ) c
      ), picked as (
-       select id from candidates order by priority, run_at, id limit $2
+       select id from candidates order by priority, run_at, id limit ${limit}
      )
-     update jobs j set ${claimSet('$3')}
+     update jobs j set ${claimSet(lease)}
        from picked where j.id = picked.id
      returning ${CLAIMED_RETURNING}`;
+
+/**
+ * Claim from the listed queues $1; $2 limit, $3 lease ms. One ordered jobs_queue_claim_idx range
+ * per queue. Not `queue = any($1)` on jobs_claim_idx: the planner assumes queues are spread evenly
+ * through the priority order and, on a 1M backlog whose listed queue sorted behind the others,
+ * filtered 600k rows (1.3 s) where this takes milliseconds.
+ */
+export const CLAIM_LISTED_SQL = claimRanges('unnest($1::text[]) as q(name)', 'queue = q.name', '$2', '$3');
+
+/**
+ * Claim jobs of the declared tasks $1 from every queue; $2 limit, $3 lease ms. One ordered range
+ * of jobs_task_claim_idx (migration 0006) per task, for the same reason as CLAIM_LISTED_SQL: a
+ * `task = any($1)` filter on jobs_claim_idx scans past every job of tasks no worker knows, and
+ * during a rolling deploy those may be the jobs that sort first (docs/architecture.md §5).
+ */
+export const CLAIM_TASKS_SQL = claimRanges('unnest($1::text[]) as t(name)', 'task = t.name', '$2', '$3');
+
+/**
+ * CLAIM_TASKS_SQL except queues $4 (paused or limited), sent unprepared like CLAIM_ALL_EXCEPT_SQL.
+ * The exclusion is a row filter inside each task's range.
+ */
+export const CLAIM_TASKS_EXCEPT_SQL = claimRanges('unnest($1::text[]) as t(name)', `task = t.name and queue <> all($4::text[])`, '$2', '$3');
+
+/**
+ * Claim jobs of the declared tasks $2 from the listed queues $1; $3 limit, $4 lease ms. One range
+ * of jobs_task_claim_idx per task, with the queues as a row filter. Not one range per (queue,
+ * task) pair: the planner then took jobs_queue_claim_idx and filtered the task, which is the
+ * rolling-deploy trap again inside the queue (60,000 rows filtered, 17 ms for one pair, 156 ms
+ * for 2 × 2; this form: 4–6 ms). What remains row by row is a declared task's jobs in queues
+ * this worker does not pull, when they sort first (docs/architecture.md §5).
+ */
+export const CLAIM_LISTED_TASKS_SQL = claimRanges('unnest($2::text[]) as t(name)', 'task = t.name and queue = any($1::text[])', '$3', '$4');
 
 /** The claim statement for one queue with a concurrency limit ($1 room, $2 lease ms, $3 queue). */
 export const CLAIM_LIMITED_SQL = claimAll(`
           and queue = $3`);
 
-function claimUnlimited(exec: Exec, listed: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
   if (listed === null) {
-    if (excluded.length === 0) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_SQL, [limit, leaseMs] as never[]));
-    return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_EXCEPT_SQL, [limit, leaseMs, excluded] as never[], { prepare: false }));
+    if (tasks === null) {
+      if (excluded.length === 0) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_SQL, [limit, leaseMs] as never[]));
+      return pg(exec.unsafe<ClaimedJob[]>(CLAIM_ALL_EXCEPT_SQL, [limit, leaseMs, excluded] as never[], { prepare: false }));
+    }
+    if (excluded.length === 0) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_TASKS_SQL, [tasks, limit, leaseMs] as never[]));
+    return pg(exec.unsafe<ClaimedJob[]>(CLAIM_TASKS_EXCEPT_SQL, [tasks, limit, leaseMs, excluded] as never[], { prepare: false }));
   }
   const queues = listed.filter((q) => !excluded.includes(q));
   if (queues.length === 0) return Promise.resolve([]);
-  return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_SQL, [queues, limit, leaseMs] as never[]));
+  if (tasks === null) return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_SQL, [queues, limit, leaseMs] as never[]));
+  return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [queues, tasks, limit, leaseMs] as never[]));
 }
 
-function claimLimited(exec: Exec, queue: string, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
   return inTx(exec, async (tx) => {
     const [q] = await pg(tx<{ limit: number | null; paused: boolean }[]>`
       select concurrency_limit as limit, paused from queues where name = ${queue} for update`);
@@ -135,6 +176,7 @@ function claimLimited(exec: Exec, queue: string, limit: number, leaseMs: number)
       select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
     const room = Math.min(limit, q.limit - (running?.n ?? 0));
     if (room <= 0) return [];
+    if (tasks !== null) return pg(tx.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [[queue], tasks, room, leaseMs] as never[]));
     return pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[]));
   });
 }
