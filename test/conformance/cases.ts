@@ -80,6 +80,19 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
+    name: 'routing: a dequeue that declares tasks gets only their jobs; the others keep waiting unspent; omitted means any task',
+    async run(s, ctx) {
+      const other = await s.enqueue({ queue: ctx.queue, task: 'conformance.other' });
+      const mine = await s.enqueue({ queue: ctx.queue, task: 'conformance.task' });
+      const got = await s.transport.dequeue({ queues: [ctx.queue], tasks: ['conformance.task', 'conformance.absent'], max: 10, waitMs: WAIT_MS });
+      expect(got.map((j) => j.id)).toEqual([mine]);
+      expect(await s.transport.dequeue({ queues: [ctx.queue], tasks: ['conformance.absent'], max: 10, waitMs: EMPTY_WAIT_MS })).toEqual([]);
+      expect(await s.job(other)).toMatchObject({ state: 'queued', attempt: 0 });
+      const any = await s.transport.dequeue({ queues: [ctx.queue], max: 10, waitMs: WAIT_MS });
+      expect(any.map((j) => j.id)).toEqual([other]);
+    },
+  },
+  {
     name: 'claim: an aborted dequeue claims nothing',
     async run(s, ctx) {
       const id = await s.enqueue({ queue: ctx.queue });

@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): Hono {
     metrics: deps.metrics,
     sql: deps.sql,
     unattendedQueues: (q) => deps.presence.unattendedQueues(q),
+    unattendedTasks: (t) => deps.presence.unattendedTasks(t),
     ...(deps.databaseOutageGraceMs !== undefined && { databaseOutageGraceMs: deps.databaseOutageGraceMs }),
   };
   app.route('/', healthRoutes(health));

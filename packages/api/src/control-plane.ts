@@ -55,7 +55,7 @@ export class ControlPlane implements Transport {
    */
   async dequeue(req: DequeueRequest, who: ExecutorIdentity = { tier: 'in-process', subject: 'in-process' }): Promise<ClaimedJob[]> {
     const started = Date.now();
-    const jobs = await this.opts.presence.track(who, req.queues, () => this.opts.dispatcher.request(req));
+    const jobs = await this.opts.presence.track(who, req.queues, () => this.opts.dispatcher.request(req), req.tasks ?? '*');
     this.opts.metrics.dequeueWait.observe((Date.now() - started) / 1000);
     if (req.signal?.aborted && jobs.length > 0) {
       await this.opts.dispatcher.release(jobs);

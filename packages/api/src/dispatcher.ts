@@ -26,6 +26,8 @@ const CLAIM_RETRY_MS = 100;
 
 interface Waiter {
   queues: '*' | string[];
+  tasks: '*' | string[];
+  /** Queue set and task set: waiters with equal keys share one claim statement. */
   key: string;
   max: number;
   jobs: ClaimedJob[];
@@ -42,7 +44,8 @@ interface Waiter {
 
 /**
  * The batch-pull dispatcher. Executors (HTTP long-polls or the in-process transport) wait here;
- * one claim statement per round serves every waiter with the same queue set, limited to their
+ * one claim statement per round serves every waiter with the same queue set and task set (so
+ * workers of one deployment, which declare the same tasks, still coalesce), limited to their
  * total outstanding demand, so nothing is claimed without a requester. Claimed jobs whose
  * requester went away before delivery are released at once (no attempt spent).
  *
@@ -57,7 +60,7 @@ export class Dispatcher {
   private pollTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private listener: Listener | undefined;
-  /** Queue sets whose last claim came back short: nothing claimable until a wake-up. */
+  /** Waiter keys whose last claim came back short: nothing claimable until a wake-up. */
   private readonly drained = new Set<string>();
 
   constructor(private readonly opts: DispatcherOptions) {}
@@ -96,13 +99,15 @@ export class Dispatcher {
    * while a claim for the waiter is in flight waits for that claim, so its jobs are delivered
    * rather than claimed and released again.
    */
-  request(req: { queues: '*' | string[]; max: number; waitMs: number; signal?: AbortSignal }): Promise<ClaimedJob[]> {
+  request(req: { queues: '*' | string[]; tasks?: '*' | string[]; max: number; waitMs: number; signal?: AbortSignal }): Promise<ClaimedJob[]> {
     if (this.stopped || req.max <= 0 || req.signal?.aborted) return Promise.resolve([]);
-    const queues = req.queues === '*' ? '*' : [...new Set(req.queues)].sort();
-    if (queues !== '*' && queues.length === 0) return Promise.resolve([]);
+    const queues = normalise(req.queues);
+    const tasks = normalise(req.tasks ?? '*');
+    if (queues.length === 0 || tasks.length === 0) return Promise.resolve([]);
     return new Promise((resolve) => {
+      const key = `${setKey(queues)}|${setKey(tasks)}`;
       const w: Waiter = {
-        queues, key: queues === '*' ? '*' : queues.join(','), max: req.max, jobs: [], resolve, done: false, claiming: false, expired: req.waitMs <= 0, signal: req.signal,
+        queues, tasks, key, max: req.max, jobs: [], resolve, done: false, claiming: false, expired: req.waitMs <= 0, signal: req.signal,
       };
       if (!w.expired) w.timer = setTimeout(() => this.expire(w), req.waitMs);
       if (req.signal) {
@@ -119,7 +124,12 @@ export class Dispatcher {
   /** Wake-up from NOTIFY (a queue name) or the poll timer (no name). */
   wake(queue?: string): void {
     if (queue === undefined) this.drained.clear();
-    else for (const key of [...this.drained]) if (key === '*' || key.split(',').includes(queue)) this.drained.delete(key);
+    else {
+      for (const key of [...this.drained]) {
+        const queues = key.slice(0, key.indexOf('|'));
+        if (queues === '*' || queues.split(',').includes(queue)) this.drained.delete(key);
+      }
+    }
     if (this.waiters.size > 0) this.schedule();
   }
 
@@ -159,7 +169,7 @@ export class Dispatcher {
       if (limit <= 0) continue;
       for (const w of group) w.claiming = true;
       try {
-        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, limit, leaseMs: this.opts.leaseMs });
+        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs });
         this.opts.onClaimRound?.(jobs.length, demand);
         if (jobs.length < limit) this.drained.add(key);
         else this.again = true; // more may be waiting; the next round serves the rest of the demand
@@ -201,7 +211,7 @@ export class Dispatcher {
     for (const job of jobs) {
       while (i < group.length && (group[i]!.done || group[i]!.jobs.length >= group[i]!.max)) i++;
       const w = group[i];
-      // A group shares one queue set, so any waiter in it can take any job the claim returned.
+      // A group shares one queue set and task set, so any waiter in it can take any job the claim returned.
       if (w) w.jobs.push(job);
       else orphans.push(job);
     }
@@ -234,4 +244,13 @@ export class Dispatcher {
     }
     w.resolve(w.jobs);
   }
+}
+
+/** `*`, or the distinct names sorted (so equal sets make equal keys). */
+function normalise(names: '*' | string[]): '*' | string[] {
+  return names === '*' ? '*' : [...new Set(names)].sort();
+}
+
+function setKey(names: '*' | string[]): string {
+  return names === '*' ? '*' : names.join(',');
 }

@@ -30,6 +30,12 @@ export class Metrics {
   });
   readonly released = new Counter({ name: 'pgdispatch_jobs_released_total', help: 'Claimed jobs released without an attempt', registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'pgdispatch_queue_depth', help: 'Jobs by queue and live state', labelNames: ['queue', 'state'], registers: [this.registry] });
+  readonly tasksWithoutWorkers = new Gauge({
+    name: 'pgdispatch_tasks_without_workers',
+    help: 'Tasks with waiting jobs that no executor declared lately (1 per task; the jobs wait)',
+    labelNames: ['task'],
+    registers: [this.registry],
+  });
   readonly oldestWaiting = new Gauge({ name: 'pgdispatch_queue_oldest_waiting_seconds', help: 'Age of the oldest runnable job', labelNames: ['queue'], registers: [this.registry] });
 
   readonly eventsStreamed = new Counter({ name: 'pgdispatch_events_streamed_total', help: 'Job events written to SSE streams by this process', labelNames: ['type'], registers: [this.registry] });

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { queueNameSchema } from './queue-name.js';
+import { TASK_NAME_PATTERN } from './task-spec.js';
 import { JOB_STATES } from './types.js';
 
 export const INTERNAL_PREFIX = '/internal/v1';
@@ -48,6 +49,8 @@ export const LIMITS = {
   dequeueMax: 1_000,
   /** Longest long-poll a request may ask for, in ms (the api clamps further to its own setting). */
   waitMsMax: 300_000,
+  /** Most task names one dequeue may declare. */
+  tasksMax: 1_000,
   /** Most items in one heartbeat or release call. */
   batchItems: 10_000,
   /** Step names and child keys, in characters. */
@@ -100,6 +103,8 @@ const okSchema = z.object({ ok: z.literal(true) });
 
 export const dequeueRequestSchema = z.strictObject({
   queues: z.union([z.literal('*'), z.array(queueNameSchema).min(1).max(1_000)]),
+  /** Tasks the worker can run; omitted means `*` (workers that predate task routing). */
+  tasks: z.union([z.literal('*'), z.array(z.string().regex(TASK_NAME_PATTERN)).min(1).max(LIMITS.tasksMax)]).optional(),
   max: z.number().int().min(1).max(LIMITS.dequeueMax),
   waitMs: z.number().int().min(0).max(LIMITS.waitMsMax),
 });

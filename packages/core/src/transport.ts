@@ -9,6 +9,11 @@ export interface LeaseRef {
 export interface DequeueRequest {
   /** Queues to pull from: `*` or names (the api intersects them with the credential's queues). */
   queues: '*' | string[];
+  /**
+   * Tasks the executor can run: `*` (the default, what executors that predate task routing send)
+   * or names. Only jobs of these tasks are handed to it; others wait for an executor that knows them.
+   */
+  tasks?: '*' | string[];
   /** Most jobs wanted now (free handler slots). */
   max: number;
   /** Long-poll bound in ms: resolve with [] when nothing arrives in time. */

@@ -36,6 +36,31 @@ describe('HttpTransport (real HTTP server)', () => {
     expect(req!.headers['content-type']).toBe('application/json');
   });
 
+  it('declares tasks, and falls back to a dequeue without them against an api that predates task routing', async () => {
+    // What an older api's strict schema answers for the unknown field (the api's issue format).
+    const { server, transport } = await setup((req, res) => {
+      if (req.body && typeof req.body === 'object' && 'tasks' in req.body) {
+        return json(res, 400, { error: { code: 'invalid_request', message: 'invalid body', details: [{ path: '', message: 'Unrecognized key: "tasks"', code: 'unrecognized_keys' }] } });
+      }
+      json(res, 200, { jobs: [] });
+    });
+    expect(await transport.dequeue({ queues: '*', tasks: ['send'], max: 2, waitMs: 10 })).toEqual([]);
+    expect(await transport.dequeue({ queues: '*', tasks: ['send'], max: 2, waitMs: 10 })).toEqual([]);
+    expect(server.requests.map((r) => r.body)).toEqual([
+      { queues: '*', tasks: ['send'], max: 2, waitMs: 10 },
+      { queues: '*', max: 2, waitMs: 10 },
+      { queues: '*', max: 2, waitMs: 10 },
+    ]);
+  });
+
+  it('does not mistake another 400 for an old api', async () => {
+    const { server, transport } = await setup((_req, res) =>
+      json(res, 400, { error: { code: 'invalid_request', message: 'invalid body', details: [{ path: 'tasks.0', message: 'Invalid string', code: 'invalid_format' }] } }),
+    );
+    await expect(transport.dequeue({ queues: '*', tasks: ['bad name'], max: 1, waitMs: 10 })).rejects.toMatchObject({ code: 'invalid_request' });
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('retries a 503 (honouring Retry-After) and then succeeds', async () => {
     let calls = 0;
     const { server, transport } = await setup((_req, res) => {

@@ -15,7 +15,7 @@
 import { requestJson } from '@pgdispatch/client/retry-fetch';
 import type { FetchLike, RetryOptions } from '@pgdispatch/client/retry-fetch';
 import { Batcher } from '@pgdispatch/core/batcher';
-import { DispatchError } from '@pgdispatch/core/errors';
+import { DispatchError, isDispatchError } from '@pgdispatch/core/errors';
 import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob, JobError } from '@pgdispatch/core/types';
 import type { z } from 'zod';
@@ -51,6 +51,8 @@ export interface HttpTransportOptions {
 export class HttpTransport implements Transport {
   readonly #base: string;
   readonly #opts: HttpTransportOptions;
+  /** The api predates task routing (it refused the `tasks` field): dequeue without it. */
+  #legacyDequeue = false;
 
   constructor(opts: HttpTransportOptions) {
     if (!opts.apiUrl) throw new TypeError('apiUrl is required');
@@ -64,14 +66,21 @@ export class HttpTransport implements Transport {
    * releases anything it claimed for it) and resolves with no jobs.
    */
   async dequeue(req: DequeueRequest): Promise<ClaimedJob[]> {
+    const tasks = req.tasks === undefined || this.#legacyDequeue ? {} : { tasks: req.tasks };
     try {
-      const body = await this.#call('dequeue', undefined, { queues: req.queues, max: req.max, waitMs: req.waitMs }, dequeueResponseSchema, {
+      const body = await this.#call('dequeue', undefined, { queues: req.queues, ...tasks, max: req.max, waitMs: req.waitMs }, dequeueResponseSchema, {
         signal: req.signal,
         timeoutMs: req.waitMs + (this.#opts.dequeueSlackMs ?? 15_000),
       });
       return body.jobs;
     } catch (err) {
       if (req.signal?.aborted) return [];
+      if ('tasks' in tasks && refusedTasksField(err)) {
+        // An api older than this worker (workers rolled out first): it hands out any task, and the
+        // runtime gives back the ones it does not know without spending an attempt.
+        this.#legacyDequeue = true;
+        return this.dequeue(req);
+      }
       throw err;
     }
   }
@@ -164,4 +173,13 @@ export class HttpTransport implements Transport {
 function leaseRef(r: LeaseRef): LeaseRef {
   // Only the two fields: callers may pass richer objects and the api's schemas are strict.
   return { id: r.id, leaseToken: r.leaseToken };
+}
+
+/** A strict-schema 400 naming `tasks` as an unrecognized key: the api predates task routing. */
+function refusedTasksField(err: unknown): boolean {
+  if (!isDispatchError(err, 'invalid_request') || !Array.isArray(err.details)) return false;
+  return err.details.some((d: unknown) => {
+    const issue = d as { code?: unknown; message?: unknown };
+    return issue.code === 'unrecognized_keys' && typeof issue.message === 'string' && issue.message.includes('"tasks"');
+  });
 }

@@ -11,8 +11,11 @@ import type { HeldJob } from './held-job.js';
 import { toJsonValue } from './json.js';
 import type { TaskDefinition, TaskRegistry } from './task.js';
 
-/** What the handler's run comes to: a JSON result to complete with, a failure, or a lost lease. */
-export type Verdict = { kind: 'complete'; result: unknown } | { kind: 'fail'; error: unknown; retryable: boolean } | { kind: 'lost' };
+/**
+ * What the handler's run comes to: a JSON result to complete with, a failure, a lost lease, or a
+ * task this worker does not know (to give back unspent: another worker may know it).
+ */
+export type Verdict = { kind: 'complete'; result: unknown } | { kind: 'fail'; error: unknown; retryable: boolean } | { kind: 'lost' } | { kind: 'unknown_task' };
 
 export interface RunnerDeps {
   tasks: TaskRegistry;
@@ -24,10 +27,7 @@ export interface RunnerDeps {
 export async function runJob(held: HeldJob, deps: RunnerDeps): Promise<Verdict> {
   const { job } = held;
   const task = deps.tasks.get(job.task);
-  if (!task) {
-    const error = new NonRetryableError(`no task named ${JSON.stringify(job.task)} is registered on this worker`, { details: { task: job.task, known: deps.tasks.names() } });
-    return { kind: 'fail', error, retryable: false };
-  }
+  if (!task) return { kind: 'unknown_task' };
   let payload: unknown;
   try {
     const parsed = await task.payload.safeParseAsync(job.payload);

@@ -83,14 +83,28 @@ describe('worker runtime (unit, fake transport)', () => {
     expect(t.failed.get(b!.id)).toMatchObject({ retryable: true, error: { message: 'transient', name: 'Error' } });
   });
 
-  it('fails non-retryable for an unknown task, a payload that fails its schema, and a NonRetryableError', async () => {
+  it('declares its tasks on every dequeue, and releases a job of an unknown task without failing it', async () => {
+    // An api that ignores the declaration (it predates task routing) is the only way to get one.
+    const t = new FakeTransport({ ignoreTasks: true });
+    const typed = defineTask({ name: 'typed', payload: z.unknown(), handler: () => 1 });
+    const [unknown, known] = t.push({ task: 'nope' }, { task: 'typed' });
+    start(t, [typed]);
+    await waitFor(() => t.completed.size === 1 && t.released.length >= 1);
+    expect(new Set(t.released)).toEqual(new Set([unknown!.id]));
+    expect(t.job(unknown!.id)).toMatchObject({ state: 'queued', attempt: 0 });
+    expect(t.completed.has(known!.id)).toBe(true);
+    expect(t.failed.size).toBe(0);
+    expect(t.dequeueRequests.length).toBeGreaterThan(0);
+    for (const r of t.dequeueRequests) expect(r.tasks).toEqual(['typed']);
+  });
+
+  it('fails non-retryable for a payload that fails its schema, and a NonRetryableError', async () => {
     const t = new FakeTransport();
     const typed = defineTask({ name: 'typed', payload: z.object({ n: z.number() }), handler: () => 1 });
     const final = defineTask({ name: 'final', payload: z.unknown(), handler: () => { throw new NonRetryableError('bad input', { details: { why: 'x' } }); } });
-    const [unknown, bad, nr] = t.push({ task: 'nope' }, { task: 'typed', payload: { n: 'one' } }, { task: 'final' });
+    const [bad, nr] = t.push({ task: 'typed', payload: { n: 'one' } }, { task: 'final' });
     start(t, [typed, final]);
-    await waitFor(() => t.failed.size === 3);
-    expect(t.failed.get(unknown!.id)).toMatchObject({ retryable: false, error: { details: { task: 'nope', known: ['typed', 'final'] } } });
+    await waitFor(() => t.failed.size === 2);
     const badFail = t.failed.get(bad!.id)!;
     expect(badFail.retryable).toBe(false);
     expect(badFail.error.details).toMatchObject({ issues: [{ path: ['n'], code: 'invalid_type' }] });

@@ -17,6 +17,7 @@ import type { Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob } from '@pgdispatch/core/types';
 import { WorkerShutdownError } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
+import { ApiConnectionTracker, type ApiConnection } from './api-connection.js';
 import { HeldJob, type JobOutcome } from './held-job.js';
 import { runJob, type Verdict } from './job-runner.js';
 import { OutcomeDelivery } from './outcome-delivery.js';
@@ -27,7 +28,10 @@ export type { JobOutcome } from './held-job.js';
 
 export interface WorkerRuntimeOptions {
   transport: Transport;
-  /** The tasks this worker can run; a job of any other task fails non-retryable. */
+  /**
+   * The tasks this worker can run. Every dequeue declares their names, so the api hands it only
+   * jobs of these tasks; the others wait for a worker that knows them (a rolling deploy).
+   */
   tasks: TaskRegistry | Iterable<TaskDefinition>;
   /** Queues to pull from: `*` (default) or names. */
   queues?: '*' | string[];
@@ -81,6 +85,8 @@ type CounterName = Exclude<keyof WorkerStats, 'running' | 'concurrency' | 'inFli
 const EMPTY_REPLY_FAST_MS = 50;
 /** Pause after such a fast empty reply, so a misbehaving transport cannot spin the CPU. */
 const IDLE_PAUSE_MS = 250;
+/** Pause after a batch of nothing but unknown tasks (only an api that ignores `tasks` sends those). */
+const UNKNOWN_TASK_PAUSE_MS = 1_000;
 /** Unacknowledged outcome reports allowed per handler slot before the runtime stops claiming. */
 const REPORTS_PER_SLOT = 4;
 
@@ -109,6 +115,8 @@ export class WorkerRuntime {
   };
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   /** Aborts the pending long-poll and any backoff sleep of the loop. */
+  /** How the last dequeue went: the fact behind readiness. */
+  readonly #connection = new ApiConnectionTracker();
   readonly #stopController = new AbortController();
   #loopDone: Promise<void> = Promise.resolve();
   #stopDone: Promise<void> | undefined;
@@ -128,6 +136,7 @@ export class WorkerRuntime {
     this.#delivery = new OutcomeDelivery(this.#transport, this.#log);
     this.#heartbeat = new Heartbeat({ transport: this.#transport, log: this.#log, intervalMs: positiveInt(opts.heartbeatMs ?? 10_000, 'heartbeatMs'), held: () => this.#held.values() });
     if (this.#queues !== '*' && this.#queues.length === 0) throw new TypeError('queues must be "*" or a non-empty list');
+    if (this.#tasks.size === 0) throw new TypeError('a worker needs at least one task');
   }
 
   /** Starts pulling and heartbeating. A runtime runs once: start after stop throws. */
@@ -159,6 +168,11 @@ export class WorkerRuntime {
   }
 
   /** Jobs currently held (buffered, running or reporting). */
+  /** The control plane as this worker's dequeues found it: ok, credential refused, unreachable. */
+  connection(): ApiConnection {
+    return this.#connection.get();
+  }
+
   get inFlight(): number {
     return this.#held.size;
   }
@@ -191,10 +205,15 @@ export class WorkerRuntime {
       const askedAt = Date.now();
       let jobs: ClaimedJob[];
       try {
-        jobs = await this.#transport.dequeue({ queues: this.#queues, max: wanted, waitMs: this.#waitMs, signal: stopSignal });
+        // Until a dequeue has been answered, ask without waiting: the answer (or the refusal)
+        // comes at once, so readiness is known within a round trip, not after a long-poll.
+        const waitMs = this.#connection.get().state === 'ok' ? this.#waitMs : 0;
+        jobs = await this.#transport.dequeue({ queues: this.#queues, tasks: this.#tasks.names(), max: wanted, waitMs, signal: stopSignal });
         failures = 0;
+        this.#connection.ok();
       } catch (err) {
         if (this.#state !== 'running') break;
+        this.#connection.failed(err);
         failures++;
         this.#counters.dequeueErrors++;
         const delay = backoffDelayMs(failures, this.#backoff);
@@ -213,6 +232,7 @@ export class WorkerRuntime {
       }
       this.#pump();
       if (jobs.length === 0 && Date.now() - askedAt < EMPTY_REPLY_FAST_MS) await abortableSleep(IDLE_PAUSE_MS, stopSignal);
+      else if (jobs.length > 0 && jobs.every((j) => !this.#tasks.has(j.task))) await abortableSleep(UNKNOWN_TASK_PAUSE_MS, stopSignal);
     }
   }
 
@@ -252,7 +272,14 @@ export class WorkerRuntime {
     let outcome: JobOutcome;
     if (held.state === 'released') outcome = 'released';
     else if (held.state === 'lost') outcome = this.#delivery.lost(held, 'handler ended');
-    else if (verdict.kind === 'lost') {
+    else if (verdict.kind === 'unknown_task') {
+      // The dequeue declared our tasks, so only an api that predates task routing sends this.
+      // Another worker (or the next version of this one) may know it: give it back unspent.
+      held.to('released');
+      this.#log.warn('job of a task this worker does not know; released without spending an attempt', { jobId: held.job.id, task: held.job.task });
+      await this.#release([held.job]);
+      outcome = 'released';
+    } else if (verdict.kind === 'lost') {
       held.to('lost'); // the handler saw lease_lost itself (a step, a child enqueue) before any heartbeat did
       outcome = this.#delivery.lost(held, 'handler');
     } else {

@@ -3,18 +3,18 @@
  * payload with the schema before the handler runs; a payload that does not match fails the job
  * at once and for good (retrying the same bytes cannot fix it), with the zod issues as details.
  */
+import { isValidQueueName, NAME_PATTERN } from '@pgdispatch/core/queue-name';
+import { TASK_NAME_PATTERN } from '@pgdispatch/core/task-spec';
+import type { TaskSpec } from '@pgdispatch/core/task-spec';
 import type { z } from 'zod';
 import type { JobContext } from './context.js';
 
-/** Task names follow queue names' rules, plus room for dotted namespaces (`http.request`). */
-export const TASK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export { TASK_NAME_PATTERN };
 
 export type TaskHandler<P, R> = (payload: P, ctx: JobContext) => Promise<R> | R;
 
-export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
-  readonly name: string;
-  /** Validates (and may transform) the job's payload; the handler receives the output type. */
-  readonly payload: S;
+/** A task's contract (TaskSpec: name, payload schema, default queue) plus its handler. */
+export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown, N extends string = string> extends TaskSpec<S, N> {
   // Method syntax on purpose: it makes a definition for a specific payload type assignable to
   // TaskDefinition (a registry of mixed tasks); the runtime only calls it with parsed payloads.
   handler(payload: z.output<S>, ctx: JobContext): Promise<R> | R;
@@ -27,7 +27,9 @@ export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
 }
 
 /**
- * Declares a task. The result must be JSON-serializable: it is stored as the job's result.
+ * Declares a task. The result must be JSON-serializable: it is stored as the job's result. The
+ * definition is also a TaskSpec: producer code that imports it gets `client.enqueue(task, payload)`
+ * checked against the payload schema. `queue` is the queue producers use when they name none.
  *
  * @example
  * export const resize = defineTask({
@@ -36,15 +38,17 @@ export interface TaskDefinition<S extends z.ZodType = z.ZodType, R = unknown> {
  *   async handler({ url, width }, ctx) { … },
  * });
  */
-export function defineTask<S extends z.ZodType, R>(def: {
-  name: string;
+export function defineTask<S extends z.ZodType, R, N extends string = string>(def: {
+  name: N;
   payload: S;
+  queue?: string;
   handler: TaskHandler<z.output<S>, R>;
   retryable?: boolean | ((error: unknown) => boolean);
-}): TaskDefinition<S, R> {
+}): TaskDefinition<S, R, N> {
   if (typeof def.name !== 'string' || !TASK_NAME_PATTERN.test(def.name)) {
     throw new TypeError(`task name ${JSON.stringify(def.name)} must match ${TASK_NAME_PATTERN.source}`);
   }
+  if (def.queue !== undefined && !isValidQueueName(def.queue)) throw new TypeError(`task ${def.name}: queue ${JSON.stringify(def.queue)} must match ${NAME_PATTERN.source}`);
   if (!isZodSchema(def.payload)) throw new TypeError(`task ${def.name}: payload must be a zod schema`);
   if (typeof def.handler !== 'function') throw new TypeError(`task ${def.name}: handler must be a function`);
   return Object.freeze({ ...def });

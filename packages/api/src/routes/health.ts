@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { Sql } from '@pgdispatch/engine/db';
 import { migrationStatus } from '@pgdispatch/engine/migrator';
+import { jobTasksWaiting } from '@pgdispatch/engine/queries/job-tasks';
 import { queueDepths, queueList } from '@pgdispatch/engine/queries/queue-admin';
 import type { Metrics } from '../metrics.js';
 
@@ -18,6 +19,8 @@ export interface HealthDeps {
   metrics?: Metrics;
   /** Which of these queues no executor asked work for lately (api/all roles). */
   unattendedQueues?: (queues: string[]) => string[];
+  /** Which of these tasks no executor declared lately (api/all roles). */
+  unattendedTasks?: (tasks: string[]) => string[];
   /** Extra readiness facts (a worker reports whether it reaches the api). */
   readiness?: () => Promise<{ ready: boolean; details: Record<string, unknown> }>;
   /**
@@ -71,6 +74,15 @@ export function healthRoutes(deps: HealthDeps) {
           details.queuesWithoutWorkers = unattended;
           if (unattended.length > 0) details.warning = `no worker has asked for work on: ${unattended.join(', ')}`;
         }
+        if (deps.unattendedTasks) {
+          // Jobs of these tasks wait (they are never failed for it) until a worker that knows them asks.
+          const unknown = deps.unattendedTasks(await jobTasksWaiting(deps.sql));
+          details.tasksWithoutWorkers = unknown;
+          if (unknown.length > 0) {
+            const warning = `no worker that knows these tasks has asked for work: ${unknown.join(', ')}`;
+            details.warning = details.warning ? `${String(details.warning)}; ${warning}` : warning;
+          }
+        }
       } catch (err) {
         const now = Date.now();
         downSince ??= now;
@@ -104,6 +116,11 @@ export function healthRoutes(deps: HealthDeps) {
           if (r.state !== 'running') oldest.set(r.queue, Math.max(oldest.get(r.queue) ?? 0, r.oldestSeconds));
         }
         for (const [queue, seconds] of oldest) metrics.oldestWaiting.set({ queue }, seconds);
+        if (deps.unattendedTasks) {
+          const unknown = deps.unattendedTasks(await jobTasksWaiting(sql));
+          metrics.tasksWithoutWorkers.reset();
+          for (const task of unknown) metrics.tasksWithoutWorkers.set({ task }, 1);
+        }
       } catch {
         // Depth gauges keep their last values while the database is away; counters still export.
       }

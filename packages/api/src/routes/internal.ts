@@ -33,7 +33,7 @@ export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number 
     const queues = allowedQueues(c.get('worker'), req.queues);
     // The request's signal aborts when the client hangs up: the control plane then releases
     // whatever was claimed for it instead of letting the leases run out.
-    const jobs = await deps.control.dequeue({ queues, max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal: c.req.raw.signal }, { tier: 'http', subject: c.get('worker').subject });
+    const jobs = await deps.control.dequeue({ queues, tasks: req.tasks ?? '*', max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal: c.req.raw.signal }, { tier: 'http', subject: c.get('worker').subject });
     return c.json({ jobs });
   });
 

@@ -45,6 +45,8 @@ export interface FakeTransportOptions {
   leaseMs?: number;
   /** Delay before a retryable failure is claimable again, in ms (default 60000: tests re-queue explicitly). */
   retryDelayMs?: number;
+  /** Hand out jobs of any task whatever the dequeue declares, like an api that predates task routing. */
+  ignoreTasks?: boolean;
 }
 
 export class FakeTransport implements Transport {
@@ -58,7 +60,8 @@ export class FakeTransport implements Transport {
   readonly steps = new Map<number, Record<string, unknown>>();
   readonly children: { parentId: number; key: string; job: ChildJob; id: number }[] = [];
   readonly progressEvents: { id: number; data: unknown }[] = [];
-  readonly dequeueRequests: { max: number; queues: '*' | string[] }[] = [];
+  /** Every dequeue request as received. */
+  readonly dequeueRequests: { max: number; queues: '*' | string[]; tasks: '*' | string[] | undefined }[] = [];
   heartbeats = 0;
   loadStepsCalls = 0;
   /** Make the next n dequeues throw. */
@@ -67,10 +70,12 @@ export class FakeTransport implements Transport {
   readonly #waiters = new Set<() => void>();
   readonly #leaseMs: number;
   readonly #retryDelayMs: number;
+  readonly #ignoreTasks: boolean;
 
   constructor(opts: FakeTransportOptions = {}) {
     this.#leaseMs = opts.leaseMs ?? 30_000;
     this.#retryDelayMs = opts.retryDelayMs ?? 60_000;
+    this.#ignoreTasks = opts.ignoreTasks ?? false;
   }
 
   /** Puts jobs in their queues, claimable at once. */
@@ -126,7 +131,7 @@ export class FakeTransport implements Transport {
   }
 
   async dequeue(req: DequeueRequest): Promise<ClaimedJob[]> {
-    this.dequeueRequests.push({ max: req.max, queues: req.queues });
+    this.dequeueRequests.push({ max: req.max, queues: req.queues, tasks: req.tasks });
     if (this.failNextDequeues > 0) {
       this.failNextDequeues--;
       throw new Error('dequeue failed (fake)');
@@ -134,7 +139,8 @@ export class FakeTransport implements Transport {
     const until = Date.now() + req.waitMs;
     for (;;) {
       if (req.signal?.aborted) return [];
-      const ready = [...this.#jobs.values()].filter((j) => this.#claimable(j, req.queues)).slice(0, req.max);
+      const tasks = this.#ignoreTasks ? '*' : (req.tasks ?? '*');
+      const ready = [...this.#jobs.values()].filter((j) => this.#claimable(j, req.queues) && (tasks === '*' || tasks.includes(j.task))).slice(0, req.max);
       if (ready.length > 0 || Date.now() >= until) return ready.map((j) => this.#claim(j));
       await this.#nextChange(until - Date.now(), req.signal);
     }
