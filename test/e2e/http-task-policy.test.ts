@@ -64,10 +64,24 @@ describe('http.request through the server', () => {
     expect(job.result.body.startsWith('{"secret":"internal-only"')).toBe(true);
   });
 
-  it('BUILTIN_TASKS=noop,sleep switches http.request off: the job fails as an unknown task', async () => {
-    const job = await runJob('no-http', '/off');
-    expect(job.state).toBe('failed');
-    expect(JSON.stringify(job.lastError)).toMatch(/http\.request/);
+  it('BUILTIN_TASKS=noop,sleep switches http.request off: the job waits for a worker that has it and never runs here', async () => {
+    const noHttp = servers[2]!;
+    const res = await fetch(`${noHttp.url}/v1/queues/no-http/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'http.request', payload: { url: `${target.url}/off`, method: 'GET' } }),
+    });
+    const { job } = (await res.json()) as { job: { id: number } };
+    // Task routing: the only executor of this queue does not declare http.request, so it is never
+    // handed the job (no "unknown task" failure); the job waits, and /readyz says why.
+    const readyz = await waitFor(async () => {
+      const body = (await (await fetch(`${noHttp.url}/readyz`)).json()) as { tasksWithoutWorkers?: string[] };
+      return body.tasksWithoutWorkers?.includes('http.request') ? body : undefined;
+    }, { what: 'readyz to name http.request' });
+    expect(readyz.tasksWithoutWorkers).toEqual(['http.request']);
+    await new Promise((r) => setTimeout(r, 1_000)); // ten poll intervals of the no-http server
+    const [row] = await db.sql<{ state: string; attempt: number }[]>`select state, attempt from jobs where id = ${job.id}`;
+    expect(row).toEqual({ state: 'queued', attempt: 0 });
     expect(target.requests.filter((r) => r.path === '/off')).toHaveLength(0);
   });
 });

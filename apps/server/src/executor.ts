@@ -5,6 +5,7 @@ import { HttpTransport } from '@pgdispatch/worker/http-transport';
 import { loadTaskRegistry } from '@pgdispatch/worker/load-tasks';
 import type { TaskRegistry } from '@pgdispatch/worker/task';
 import type { Logger } from '@pgdispatch/core/log';
+import { readinessOf } from '@pgdispatch/worker/create-worker';
 import { WorkerRuntime } from '@pgdispatch/worker/runtime';
 import type { WorkerMetrics } from './worker-metrics.js';
 
@@ -55,8 +56,15 @@ export async function startExecutor(deps: { config: Readonly<Config>; plan: Role
       await transport.close?.();
     },
     readiness: async () => {
-      const s = runtime.stats();
-      return { ready: s.running, details: { worker: { ...s, apiUrl: config.API_URL } } };
+      if (deps.transport) {
+        // Role all: the control plane is in this process; the api's own checks (database,
+        // migrations) decide, and a database blip must not flip the executor's part.
+        const s = runtime.stats();
+        return { ready: s.running, details: { worker: s } };
+      }
+      // Role worker: ready only while the api answers this worker's dequeues.
+      const r = readinessOf(runtime);
+      return { ready: r.ready, details: { ...(r.reason ? { reason: r.reason } : {}), api: { url: config.API_URL, ...r.api }, worker: r.worker } };
     },
   };
 }
