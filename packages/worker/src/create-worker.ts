@@ -4,7 +4,7 @@
  * the `pgdispatch-worker` bin and the image's role worker do, and never touches PostgreSQL.
  *
  * @example
- * import { createWorker } from '@pgdispatch/worker';
+ * // createWorker from the package entry, @pgdispatch/worker
  * const worker = createWorker({ apiUrl: 'http://pgdispatch:8080', token: process.env.WORKER_TOKEN!, tasks: [resize], concurrency: 8 });
  * worker.start();
  * process.once('SIGTERM', () => void worker.stop());
