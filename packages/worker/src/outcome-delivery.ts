@@ -25,7 +25,7 @@ export class OutcomeDelivery {
   constructor(private readonly transport: Transport, private readonly log: Logger) {}
 
   /** Reports a complete or fail verdict of a job in state `reporting`. Never throws. */
-  report(held: HeldJob, verdict: Exclude<Verdict, { kind: 'lost' }>): Promise<JobOutcome> {
+  report(held: HeldJob, verdict: Extract<Verdict, { kind: 'complete' | 'fail' }>): Promise<JobOutcome> {
     const { job } = held;
     if (verdict.kind === 'complete') {
       return this.#deliver(held, async () => {
