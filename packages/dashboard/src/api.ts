@@ -101,6 +101,8 @@ export interface WorkerPresence {
   tier: 'in-process' | 'http';
   subject: string;
   queues: '*' | string[];
+  /** Tasks it declared when asking for work (absent from servers without task routing). */
+  tasks?: '*' | string[];
   lastSeenAt: string;
   waiting: boolean;
 }

@@ -60,10 +60,10 @@ export interface Throughput {
 export async function jobThroughput(exec: Exec, params: { windowSeconds?: number; bucketSeconds?: number } = {}): Promise<Throughput> {
   const windowSeconds = params.windowSeconds ?? 3600;
   const bucketSeconds = params.bucketSeconds ?? 60;
-  if (!Number.isInteger(windowSeconds) || !Number.isInteger(bucketSeconds) || bucketSeconds < 1 || windowSeconds < bucketSeconds || windowSeconds > 86_400 || windowSeconds / bucketSeconds > 1440) {
+  if (!Number.isInteger(windowSeconds) || !Number.isInteger(bucketSeconds) || bucketSeconds < 1 || windowSeconds < bucketSeconds || windowSeconds % bucketSeconds !== 0 || windowSeconds > 86_400 || windowSeconds / bucketSeconds > 1440) {
     throw invalidRequest('windowSeconds must be a multiple of bucketSeconds, at most 86400 and 1440 buckets');
   }
-  const n = Math.ceil(windowSeconds / bucketSeconds);
+  const n = windowSeconds / bucketSeconds;
   const [rows, [now]] = await Promise.all([
     pg(exec<{ queue: string; ago: number; state: 'succeeded' | 'failed'; n: number }[]>`
       select queue, floor(extract(epoch from now() - finished_at) / ${bucketSeconds})::int as ago, state, count(*)::int as n
