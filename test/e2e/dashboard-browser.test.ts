@@ -190,6 +190,7 @@ describe.skipIf(!chromiumReady.ok)('dashboard in headless Chromium', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     expect(bg).toBe('rgb(16, 20, 27)');
+    await shot(page, 'dashboard-narrow-dark');
     // Tab through the header to "Jobs" and follow it with Enter.
     let focused = '';
     for (let i = 0; i < 10 && focused !== 'Jobs'; i++) {

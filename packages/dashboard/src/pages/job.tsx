@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, FINAL_STATES, type Job } from '../api.js';
 import { ActionButton, ErrorNote, Section, StateBadge } from '../components.js';
 import { json, progressOf, time } from '../format.js';
@@ -13,8 +13,12 @@ interface LoggedEvent {
   data: string;
 }
 
-/** The job's event stream: state changes refresh the job, progress drives the bar. */
-function useJobEvents(id: number, onState: () => void) {
+/**
+ * The job's event stream: state changes refresh the job, progress drives the bar. Reads both
+ * event shapes: the durable one (`{ id, jobId, type, data: { state } | <progress> }`) and the bare
+ * one (`{ state }` / the progress data itself).
+ */
+function useJobEvents(id: number, isFinal: () => boolean, onState: () => void) {
   const [events, setEvents] = useState<LoggedEvent[]>([]);
   const [progress, setProgress] = useState<unknown>(undefined);
   const [status, setStatus] = useState<'connecting' | 'live' | 'ended' | 'retrying'>('connecting');
@@ -25,10 +29,11 @@ function useJobEvents(id: number, onState: () => void) {
     const stop = streamEvents(`/v1/jobs/${id}/events`, {
       onOpen: () => setStatus('live'),
       onError: () => setStatus('retrying'),
-      // The job stream ends after a final state; reconnect only if it ended early.
+      // The job stream ends after a final state; reconnect (with Last-Event-ID) only if it ended early.
       shouldReconnect: () => {
-        if (final) setStatus('ended');
-        return !final;
+        const again = !final && !isFinal();
+        if (!again) setStatus('ended');
+        return again;
       },
       onEvent: (e) => {
         let data: unknown = e.data;
@@ -39,10 +44,12 @@ function useJobEvents(id: number, onState: () => void) {
         }
         const type = e.event ?? 'message';
         setEvents((xs) => [{ n: ++n, at: new Date().toISOString(), type, data: typeof data === 'string' ? data : JSON.stringify(data) }, ...xs].slice(0, 200));
-        const d = data as { state?: string; data?: unknown } | null;
-        if (type === 'progress') setProgress(d && typeof d === 'object' && 'data' in d ? d.data : data);
-        if (type === 'state' || (d && typeof d === 'object' && typeof d.state === 'string')) {
-          if (d && FINAL_STATES.includes(d.state as never)) final = true;
+        const d = (data && typeof data === 'object' ? data : {}) as { jobId?: unknown; data?: unknown; state?: unknown };
+        const inner = 'jobId' in d ? d.data : data; // the durable shape wraps the payload in `data`
+        if (type === 'progress') setProgress(inner);
+        if (type === 'state' || type === 'cancel_requested') {
+          const state = (inner as { state?: unknown } | null)?.state;
+          if (FINAL_STATES.includes(state as never)) final = true;
           onState();
         }
       },
@@ -72,7 +79,10 @@ export function JobPage({ id }: { id: number }) {
   const job = usePoll((signal) => api<{ job: Job }>(`/v1/jobs/${id}`, { signal }), 5000, [id]);
   const steps = usePoll((signal) => api<{ steps: { name: string; result: unknown; attempt: number; createdAt: string }[] }>(`/v1/jobs/${id}/steps`, { signal }), 5000, [id]);
   const children = usePoll((signal) => api<{ jobs: Job[]; nextCursor: number | null }>(`/v1/jobs?parent=${id}&limit=100`, { signal }), 5000, [id]);
-  const live = useJobEvents(id, () => {
+  // Read by the stream's reconnect decision, which outlives this render: a ref, not a closure.
+  const knownFinal = useRef(false);
+  knownFinal.current = FINAL_STATES.includes(job.data?.job.state as never);
+  const live = useJobEvents(id, () => knownFinal.current, () => {
     job.reload();
     steps.reload();
     children.reload();
