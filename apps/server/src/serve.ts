@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import { dashboardDir } from '@pgdispatch/dashboard/dir';
 import { Hono } from 'hono';
@@ -30,10 +31,29 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Requests Node's HTTP parser refuses before any handler runs (a URL or headers over its 16 KiB
+ * limit, malformed HTTP) got a bare `431`/`400` with no body. They get the same
+ * `{ error: { code, message } }` body as every other error instead (found by the fuzz suite).
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const [status, reason, code, message] = tooLarge
+    ? [431, 'Request Header Fields Too Large', 'payload_too_large', 'request URL and headers exceed 16384 bytes']
+    : [400, 'Bad Request', 'invalid_request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
 function listen(app: Hono, host: string, port: number): Promise<{ server: ServerType; port: number }> {
   return new Promise((resolve, reject) => {
     const server = serveHttp({ fetch: app.fetch, hostname: host, port }, (info) => resolve({ server, port: info.port }));
     server.once('error', reject);
+    server.on('clientError', answerClientError);
   });
 }
 
