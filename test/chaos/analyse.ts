@@ -107,7 +107,10 @@ export interface ChaosSummary {
   /** Processes that died without being killed. */
   crashed: number;
   requestsFuzzed: number;
+  /** 5xx other than 503. */
   fiveXX: number;
+  /** 503 unavailable answers (documented, with Retry-After). */
+  unavailable: number;
   /** Fuzz answers outside the contract other than 5xx: wrong error shape, or no answer at all. */
   fuzzProblems: number;
   /** Per kill: ms from the kill until the last job it held was finished by another attempt. */
@@ -127,7 +130,7 @@ export function summarise(input: {
   stallStoredAttempt: number | null;
   pgStops: number;
   crashed: number;
-  fuzz: { requests: number; fiveXX: number; problems: number };
+  fuzz: { requests: number; fiveXX: number; unavailable: number; problems: number };
   startedAt: number;
   endedAt: number;
 }): ChaosSummary {
@@ -165,7 +168,10 @@ export function summarise(input: {
   if (input.stallId !== null) {
     const list = byJob.get(input.stallId) ?? [];
     const first = list.find((e) => e.attempt === 1);
-    const lateResultWritten = Boolean(first?.finished && list.some((e) => e.attempt > 1 && e.start < first.end));
+    // Late: attempt 1 finished after the reaper had taken its lease (the trigger saw the job
+    // leave `running` for `retry_waiting` before the task wrote its end mark).
+    const reapedAt = input.transitions.find((t) => t.jobId === input.stallId && t.newState === 'retry_waiting' && t.attempt === 1)?.at;
+    const lateResultWritten = Boolean(first?.finished && reapedAt !== undefined && reapedAt < first.end);
     stall = {
       jobId: input.stallId,
       lateResultWritten,
@@ -188,6 +194,7 @@ export function summarise(input: {
     crashed: input.crashed,
     requestsFuzzed: input.fuzz.requests,
     fiveXX: input.fuzz.fiveXX,
+    unavailable: input.fuzz.unavailable,
     fuzzProblems: input.fuzz.problems,
     killToFinishedMs: killToFinished,
     stall,
@@ -209,7 +216,7 @@ export function formatSummary(s: ChaosSummary, leaseMs: number): string {
     `processes killed         ${s.processesKilled.workers} workers, ${s.processesKilled.apis} api (SIGKILL); PostgreSQL stopped ${s.postgresStops}×; crashed by themselves: ${s.crashed}`,
     `stalled worker           ${s.stall ? `job ${s.stall.jobId}: late result ${s.stall.lateResultWritten ? 'sent' : 'NOT sent'}, stored attempt ${s.stall.storedAttempt}, refused: ${s.stall.lateResultRefused}` : 'not run'}`,
     `requests fuzzed          ${s.requestsFuzzed}`,
-    `5xx seen                 ${s.fiveXX} (other fuzz problems: ${s.fuzzProblems})`,
+    `5xx seen                 ${s.fiveXX} other than 503; 503 (Retry-After) ${s.unavailable}; other fuzz problems ${s.fuzzProblems}`,
     `kill → its jobs finished worker max ${worst('worker')} ms, api max ${worst('api')} ms (goal ≤ lease ${leaseMs} + 1000 ms); jobs held per kill: ${s.killToFinishedMs.map((k) => `${k.kind} ${k.jobs}`).join(', ')}`,
     `duration                 ${(s.durationMs / 1000).toFixed(1)} s`,
   ].join('\n');
