@@ -32,5 +32,5 @@ describe('chaos, bounded', () => {
     expect(workerKill.jobs).toBeGreaterThan(0);
     expect(workerKill.ms).toBeLessThan(LEASE_MS + 4_000);
     expect(s.maxExecutions).toBeGreaterThan(1);
-  }, 150_000);
+  }, 240_000);
 });

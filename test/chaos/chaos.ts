@@ -114,8 +114,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosSummary> {
       if (intended.has(p) || shuttingDown) return;
       crashed.push(p.pid);
       log(`process ${p.pid} died by itself (exit ${code ?? p.proc.signalCode}); restarting it. Its log ends:\n${p.output().slice(-1_500)}`);
-      await sleep(500);
-      if (!shuttingDown) await restart();
+      // It may not start while PostgreSQL is down (an api migrates at start): keep trying.
+      for (let attempt = 0; !shuttingDown; attempt++) {
+        await sleep(500);
+        try {
+          await restart();
+          return;
+        } catch (err) {
+          if (attempt % 10 === 0) log(`restart of ${p.pid}'s role failed, retrying: ${String(err).slice(0, 200)}`);
+        }
+      }
     });
   };
   const startApi = async (i: number): Promise<ServerProcess> => {
