@@ -69,6 +69,7 @@ describe('GET /v1/stats/queues and /v1/stats/throughput', () => {
     expect(a).toMatchObject({ paused: true, concurrencyLimit: 2, counts: { queued: 2, running: 1, succeeded: 1, failed: 1, retry_waiting: 0, cancelled: 0 }, workersListening: false });
     expect(a.oldestWaitingSeconds).toBeGreaterThan(4);
     expect(b).toMatchObject({ counts: { retry_waiting: 1, queued: 0 }, oldestWaitingSeconds: 0, workersListening: false });
+    expect(r.body.tasksWithoutWorkers).toEqual(['noop']); // waiting, and no executor has asked yet
   });
 
   it('marks a queue attended once a worker long-polls it, and lists that worker', async () => {
@@ -78,6 +79,7 @@ describe('GET /v1/stats/queues and /v1/stats/throughput', () => {
     const r = await getJson('/v1/stats/queues', READER);
     expect(r.body.queues.find((q: { name: string }) => q.name === 'st-b').workersListening).toBe(true);
     expect(r.body.queues.find((q: { name: string }) => q.name === 'st-a').workersListening).toBe(false);
+    expect(r.body.tasksWithoutWorkers).toEqual([]); // that worker declared no tasks: '*', any task
     const w = await getJson('/v1/workers', READER);
     expect(w.status).toBe(200);
     expect(w.body.presenceSeconds).toBe(60);

@@ -232,6 +232,7 @@ describe.skipIf(!chromiumReady.ok)('dashboard in headless Chromium', () => {
       const banner = page.getByTestId('unattended');
       await banner.waitFor();
       expect(await banner.textContent()).toContain('orphans');
+      expect(await page.getByTestId('unknown-tasks').textContent()).toContain('noop');
       await page.getByRole('link', { name: 'Workers' }).click();
       await page.getByText('No executor has asked for work recently').waitFor();
     } finally {

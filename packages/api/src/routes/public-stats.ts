@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Sql } from '@pgdispatch/engine/db';
+import { jobTasksWaiting } from '@pgdispatch/engine/queries/job-tasks';
 import { jobThroughput, queueOverview, type QueueOverview, type Throughput } from '@pgdispatch/engine/queries/queue-overview';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { requestScopes, requireScope } from '../middleware/auth/index.js';
@@ -45,13 +46,20 @@ export function whoamiRoute(deps: { keys: readonly ApiKey[] }) {
 /** /v1 read-only views for dashboards and scripts: queue overview, throughput, workers. */
 export function publicStatsRoutes(deps: { sql: Sql; presence: WorkerPresence }) {
   const app = new Hono<{ Variables: AuthVariables }>();
-  const overview = cached<void, QueueOverview[]>(OVERVIEW_TTL_MS, () => queueOverview(deps.sql));
+  const overview = cached<void, { queues: QueueOverview[]; waitingTasks: string[] }>(OVERVIEW_TTL_MS, async () => {
+    const [queues, waitingTasks] = await Promise.all([queueOverview(deps.sql), jobTasksWaiting(deps.sql)]);
+    return { queues, waitingTasks };
+  });
   const throughput = cached<{ windowSeconds: number; bucketSeconds: number }, Throughput>(THROUGHPUT_TTL_MS, (p) => jobThroughput(deps.sql, p));
 
   app.get('/stats/queues', requireScope('read'), async (c) => {
-    const queues = await overview(undefined, '');
+    const { queues, waitingTasks } = await overview(undefined, '');
     const unattended = new Set(deps.presence.unattendedQueues(queues.map((q) => q.name)));
-    return c.json({ queues: queues.map((q) => ({ ...q, workersListening: !unattended.has(q.name) })) });
+    return c.json({
+      queues: queues.map((q) => ({ ...q, workersListening: !unattended.has(q.name) })),
+      // Tasks with waiting jobs that no executor declared lately (same view as /readyz).
+      tasksWithoutWorkers: deps.presence.unattendedTasks(waitingTasks),
+    });
   });
 
   app.get('/stats/throughput', requireScope('read'), async (c) => {

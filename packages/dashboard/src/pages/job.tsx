@@ -43,9 +43,12 @@ function useJobEvents(id: number, isFinal: () => boolean, onState: () => void) {
           // not JSON: shown as sent
         }
         const type = e.event ?? 'message';
-        setEvents((xs) => [{ n: ++n, at: new Date().toISOString(), type, data: typeof data === 'string' ? data : JSON.stringify(data) }, ...xs].slice(0, 200));
-        const d = (data && typeof data === 'object' ? data : {}) as { jobId?: unknown; data?: unknown; state?: unknown };
-        const inner = 'jobId' in d ? d.data : data; // the durable shape wraps the payload in `data`
+        const d = (data && typeof data === 'object' ? data : {}) as { jobId?: unknown; data?: unknown; createdAt?: unknown };
+        const durable = 'jobId' in d; // the durable shape wraps the payload in `data` and carries its time
+        const inner = durable ? d.data : data;
+        const at = durable && typeof d.createdAt === 'string' ? d.createdAt : new Date().toISOString();
+        const shown = typeof inner === 'string' ? inner : JSON.stringify(inner);
+        setEvents((xs) => [{ n: ++n, at, type, data: shown }, ...xs].slice(0, 200));
         if (type === 'progress') setProgress(inner);
         if (type === 'state' || type === 'cancel_requested') {
           const state = (inner as { state?: unknown } | null)?.state;

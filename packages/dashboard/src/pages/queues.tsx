@@ -72,7 +72,7 @@ function QueueCard(props: { q: QueueOverview; tp: Throughput | undefined; reload
 }
 
 export function QueuesPage() {
-  const overview = usePoll((signal) => api<{ queues: QueueOverview[] }>('/v1/stats/queues', { signal }), 2000, []);
+  const overview = usePoll((signal) => api<{ queues: QueueOverview[]; tasksWithoutWorkers?: string[] }>('/v1/stats/queues', { signal }), 2000, []);
   const tp = usePoll((signal) => api<Throughput>('/v1/stats/throughput', { signal }), 10_000, []);
   const queues = overview.data?.queues ?? [];
   const stuck = queues.filter((q) => !q.paused && !q.workersListening && q.counts.queued + q.counts.retry_waiting > 0);
@@ -85,6 +85,13 @@ export function QueuesPage() {
           for work on it in the last minute: start a worker that listens on it.
         </p>
       ))}
+      {(overview.data?.tasksWithoutWorkers ?? []).length > 0 ? (
+        <p class="banner" role="status" data-testid="unknown-tasks">
+          Jobs of {overview.data!.tasksWithoutWorkers!.length === 1 ? 'task' : 'tasks'} <strong>{overview.data!.tasksWithoutWorkers!.join(', ')}</strong> are waiting
+          and no worker that knows {overview.data!.tasksWithoutWorkers!.length === 1 ? 'it' : 'them'} has asked for work in the last minute: they wait (they are
+          not failed) until one does.
+        </p>
+      ) : null}
       <ErrorNote error={overview.error} />
       {overview.data && queues.length === 0 ? <p class="note">No queues yet: enqueue a job (POST /v1/queues/:queue/jobs) and it appears here.</p> : null}
       <div class="queues">
