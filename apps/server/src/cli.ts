@@ -94,7 +94,8 @@ function buildProgram(): Command {
     .option('--priority <n>', 'lower runs first', int)
     .option('--max-attempts <n>', 'attempts before failed', int)
     .option('--idempotency-key <key>', 'repeats return the first job')
-    .action(async (queue: string, task: string, o: { payload?: unknown; delay?: number; priority?: number; maxAttempts?: number; idempotencyKey?: string }, cmd: Command) => {
+    .option('--unique-key <key>', 'unique while active: repeats return the queued/running job')
+    .action(async (queue: string, task: string, o: { payload?: unknown; delay?: number; priority?: number; maxAttempts?: number; idempotencyKey?: string; uniqueKey?: string }, cmd: Command) => {
       print(await client(cmd).enqueue(queue, {
         task,
         ...(o.payload !== undefined && { payload: o.payload }),
@@ -102,6 +103,7 @@ function buildProgram(): Command {
         ...(o.priority !== undefined && { priority: o.priority }),
         ...(o.maxAttempts !== undefined && { maxAttempts: o.maxAttempts }),
         ...(o.idempotencyKey !== undefined && { idempotencyKey: o.idempotencyKey }),
+        ...(o.uniqueKey !== undefined && { uniqueKey: o.uniqueKey }),
       }));
     });
 
@@ -122,6 +124,26 @@ function buildProgram(): Command {
       process.exitCode = (final ?? job.state) === 'succeeded' ? 0 : 1;
     });
   jobs
+    .command('bulk <op>')
+    .description('retry, cancel or delete the jobs matching a filter (admin); repeats until fewer than --limit changed')
+    .option('--queue <name>')
+    .option('--state <state>')
+    .option('--task <task>')
+    .option('--created-before <iso>')
+    .option('--created-after <iso>')
+    .option('--limit <n>', 'jobs per statement (default 1000)', int)
+    .action(async (op: string, o: { queue?: string; state?: string; task?: string; createdBefore?: string; createdAfter?: string; limit?: number }, cmd: Command) => {
+      if (op !== 'retry' && op !== 'cancel' && op !== 'delete') throw new InvalidArgumentError('op must be retry, cancel or delete');
+      const c = client(cmd);
+      let total = 0;
+      for (;;) {
+        const { count } = await c.bulk(op, o as Parameters<PgDispatchClient['bulk']>[1]);
+        total += count;
+        if (count < (o.limit ?? 1000)) break;
+      }
+      print({ op, count: total });
+    });
+  jobs
     .command('list')
     .option('--queue <name>')
     .option('--state <state>')
@@ -139,12 +161,23 @@ function buildProgram(): Command {
     .option('--concurrency <n>', 'max running at once', int)
     .option('--max-attempts <n>', 'default attempts', int)
     .option('--retention <seconds>', 'keep finished jobs this long', int)
-    .action(async (name: string, o: { concurrency?: number; maxAttempts?: number; retention?: number }, cmd: Command) =>
+    .option('--dead-letter <queue>', 'failed jobs move to this queue')
+    .option('--rate-limit <n>', 'at most n claims per --rate-interval', int)
+    .option('--rate-interval <ms>', 'interval of --rate-limit in ms (default 1000)', int)
+    .action(async (name: string, o: { concurrency?: number; maxAttempts?: number; retention?: number; deadLetter?: string; rateLimit?: number; rateInterval?: number }, cmd: Command) =>
       print(await client(cmd).putQueue(name, {
         ...(o.concurrency !== undefined && { concurrencyLimit: o.concurrency }),
         ...(o.maxAttempts !== undefined && { defaultMaxAttempts: o.maxAttempts }),
         ...(o.retention !== undefined && { retentionSeconds: o.retention }),
+        ...(o.deadLetter !== undefined && { deadLetterQueue: o.deadLetter }),
+        ...(o.rateLimit !== undefined && { rateLimit: o.rateLimit }),
+        ...(o.rateInterval !== undefined && { rateIntervalMs: o.rateInterval }),
       })));
+  queues
+    .command('redrive <name>')
+    .description('send the dead-lettered jobs of a queue back to the queues they failed in')
+    .option('--limit <n>', 'jobs per call (default 1000)', int)
+    .action(async (name: string, o: { limit?: number }, cmd: Command) => print(await client(cmd).redrive(name, o.limit !== undefined ? { limit: o.limit } : {})));
   queues.command('pause <name>').action(async (name: string, _o: unknown, cmd: Command) => print(await client(cmd).pauseQueue(name)));
   queues.command('resume <name>').action(async (name: string, _o: unknown, cmd: Command) => print(await client(cmd).resumeQueue(name)));
   queues.command('stats <name>').action(async (name: string, _o: unknown, cmd: Command) => print(await client(cmd).queueStats(name)));

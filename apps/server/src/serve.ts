@@ -110,6 +110,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         log,
         onClaimRound: (n) => metrics.claimBatch.observe(n),
         onRelease: (n) => metrics.released.inc(n),
+        onRateLimited: (queue) => metrics.rateLimited.inc({ queue }),
       });
       await dispatcher.start();
       phases.dispatch.push(() => dispatcher.stop());

@@ -14,6 +14,7 @@ import { bodyLimit } from './middleware/body-limit/index.js';
 import { openApiDocument } from './openapi.js';
 import { healthRoutes, type HealthDeps } from './routes/health.js';
 import { internalRoutes } from './routes/internal.js';
+import { publicBulkRoutes } from './routes/public-bulk.js';
 import { publicJobRoutes } from './routes/public-jobs.js';
 import { publicQueueRoutes } from './routes/public-queues.js';
 import { publicStatsRoutes, whoamiRoute } from './routes/public-stats.js';
@@ -80,8 +81,9 @@ export function createApp(deps: AppDeps): Hono {
     onOpen: () => deps.metrics.eventStreams.inc(),
     onClose: () => deps.metrics.eventStreams.dec(),
   };
+  v1.route('/', publicBulkRoutes({ sql: deps.sql, metrics: deps.metrics })); // before /jobs/:id/…
   v1.route('/', publicJobRoutes({ sql: deps.sql, enqueuer: deps.enqueuer, streams }));
-  v1.route('/', publicQueueRoutes({ sql: deps.sql, streams }));
+  v1.route('/', publicQueueRoutes({ sql: deps.sql, streams, metrics: deps.metrics }));
   v1.route('/', publicStatsRoutes({ sql: deps.sql, presence: deps.presence }));
   app.route('/v1', v1);
 

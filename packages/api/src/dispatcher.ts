@@ -19,6 +19,8 @@ export interface DispatcherOptions {
   /** Observers for metrics; all optional. */
   onClaimRound?: (claimed: number, demand: number) => void;
   onRelease?: (count: number) => void;
+  /** A rate-limited queue's token bucket cut a claim short (the claim waits for tokens). */
+  onRateLimited?: (queue: string) => void;
 }
 
 /** Delay before a failed claim round is tried again, in ms. */
@@ -169,7 +171,7 @@ export class Dispatcher {
       if (limit <= 0) continue;
       for (const w of group) w.claiming = true;
       try {
-        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs });
+        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, ...(this.opts.onRateLimited && { onRateLimited: this.opts.onRateLimited }) });
         this.opts.onClaimRound?.(jobs.length, demand);
         if (jobs.length < limit) this.drained.add(key);
         else this.again = true; // more may be waiting; the next round serves the rest of the demand

@@ -40,5 +40,9 @@ export class Metrics {
 
   readonly eventsStreamed = new Counter({ name: 'pgdispatch_events_streamed_total', help: 'Job events written to SSE streams by this process', labelNames: ['type'], registers: [this.registry] });
   readonly eventStreams = new Gauge({ name: 'pgdispatch_event_streams', help: 'Open SSE event streams on this process', registers: [this.registry] });
+  readonly deadLettered = new Gauge({ name: 'pgdispatch_dead_letter_jobs', help: 'Dead-lettered jobs waiting for a redrive, by the queue they sit in', labelNames: ['queue'], registers: [this.registry] });
+  readonly redriven = new Counter({ name: 'pgdispatch_jobs_redriven_total', help: 'Dead-lettered jobs sent back by redrive', labelNames: ['queue'], registers: [this.registry] });
+  readonly bulkJobs = new Counter({ name: 'pgdispatch_bulk_jobs_total', help: 'Jobs changed by bulk operations', labelNames: ['op'], registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: 'pgdispatch_rate_limited_claims_total', help: 'Claims a queue\'s rate limit cut short (the rest waits for tokens)', labelNames: ['queue'], registers: [this.registry] });
   readonly eventFetches = new Counter({ name: 'pgdispatch_event_fetches_total', help: 'Queries that fetched notified job events for this process\'s streams', registers: [this.registry] });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enqueueBatchBody, enqueueBody, listJobsQuery, queuePolicyBody, throughputQuery } from './schemas.js';
+import { bulkBody, enqueueBatchBody, enqueueBody, listJobsQuery, queuePolicyBody, redriveBody, throughputQuery } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
 /** Query parameters of a zod object schema (refinements aside), each with its own JSON schema. */
@@ -41,6 +41,10 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/stats/queues': { get: { summary: 'Every queue: counts by state, oldest waiting age, paused, concurrency limit, workersListening', responses: { 200: { description: '{ queues }' }, ...errors } } },
       '/v1/stats/throughput': { get: { summary: 'Jobs finished per bucket (succeeded, failed) by queue over a window', parameters: query(throughputQuery), responses: { 200: { description: '{ bucketSeconds, until, queues }' }, ...errors } } },
       '/v1/workers': { get: { summary: 'Executors that asked this api process for work recently', responses: { 200: { description: '{ presenceSeconds, workers }' }, ...errors } } },
+      '/v1/jobs/bulk/retry': { post: { summary: 'Retry failed/cancelled jobs matching a filter (one statement, at most limit); { count }', requestBody: json(bulkBody), responses: { 200: { description: '{ count }' }, ...errors } } },
+      '/v1/jobs/bulk/cancel': { post: { summary: 'Cancel waiting jobs and request the cancel of running ones matching a filter; { count }', requestBody: json(bulkBody), responses: { 200: { description: '{ count }' }, ...errors } } },
+      '/v1/jobs/bulk/delete': { post: { summary: 'Delete non-running jobs matching a filter, with their steps; { count }', requestBody: json(bulkBody), responses: { 200: { description: '{ count }' }, ...errors } } },
+      '/v1/queues/{name}/redrive': { post: { summary: 'Send dead-lettered jobs of this queue back to the queues they failed in; { count }', parameters: [name], requestBody: json(redriveBody), responses: { 200: { description: '{ count }' }, ...errors } } },
       '/v1/queues/{name}/events': { get: { summary: 'Server-sent events of every job of the queue: replay after Last-Event-ID, then live', parameters: [name, ...resume], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
       '/v1/queues/{name}/stats': { get: { summary: 'Counts by state, oldest waiting age', parameters: [name], responses: { 200: { description: '{ stats }' }, ...errors } } },
     },

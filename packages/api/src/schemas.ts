@@ -15,8 +15,10 @@ export const enqueueBody = z
     delayMs: z.number().int().min(0).max(366 * 24 * 3_600_000).optional().describe('Start delay in ms (default 0)'),
     maxAttempts: z.number().int().min(1).max(1000).optional().describe('Default: the queue default (5)'),
     idempotencyKey: z.string().min(1).max(255).optional().describe('Per queue: repeats return the first job (200)'),
+    uniqueKey: z.string().min(1).max(255).optional().describe('Per queue, unique while active: repeats return the queued/running job (200); free again once it finished'),
   })
-  .refine((b) => !(b.runAt !== undefined && b.delayMs !== undefined), { message: 'give runAt or delayMs, not both' });
+  .refine((b) => !(b.runAt !== undefined && b.delayMs !== undefined), { message: 'give runAt or delayMs, not both' })
+  .refine((b) => !(b.idempotencyKey !== undefined && b.uniqueKey !== undefined), { message: 'give idempotencyKey or uniqueKey, not both' });
 
 export const enqueueBatchBody = z.strictObject({
   jobs: z.array(enqueueBody).min(1).max(1000).describe('At most 1000 jobs; one INSERT'),
@@ -48,8 +50,38 @@ export const queuePolicyBody = z.strictObject({
   backoffBaseMs: z.number().int().min(0).max(2_147_483_647).optional(),
   backoffMaxMs: z.number().int().min(0).max(2_147_483_647).optional(),
   retentionSeconds: z.number().int().min(0).max(2_147_483_647).nullable().optional(),
+  deadLetterQueue: queueNameSchema.nullable().optional().describe('Jobs that end failed move there; null = they stay'),
+  rateLimit: z.number().int().min(1).max(1_000_000).nullable().optional().describe('At most this many claims per rateIntervalMs (token bucket); null = no limit'),
+  rateIntervalMs: z.number().int().min(1).max(86_400_000).optional().describe('The interval of rateLimit in ms (default 1000)'),
 });
 
+/** Filter of a bulk operation (POST /v1/jobs/bulk/:op). */
+export const bulkBody = z.strictObject({
+  queue: queueNameSchema.optional(),
+  state: z.enum(JOB_STATES).optional(),
+  task: z.string().min(1).max(128).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  limit: z.number().int().min(1).max(10_000).optional().describe('Most jobs this call touches (default 1000)'),
+});
+
+export const redriveBody = z.strictObject({
+  limit: z.number().int().min(1).max(10_000).optional().describe('Most jobs this call sends back (default 1000)'),
+});
+
+
+/** Like parseJson, but an empty body counts as `{}` (for POSTs whose fields are all optional). */
+export async function parseOptionalJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  const text = await c.req.text();
+  if (text.trim() === '') return parseWith(schema, {}, 'body');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw invalidRequest('request body must be valid JSON');
+  }
+  return parseWith(schema, raw, 'body');
+}
 
 /** Parses a JSON body against `schema`; malformed JSON and schema violations are 400 with issues. */
 export async function parseJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {

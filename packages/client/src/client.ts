@@ -38,6 +38,18 @@ export interface EnqueueInput {
   maxAttempts?: number;
   /** Per queue: enqueueing the same key again returns the first job (created: false). */
   idempotencyKey?: string;
+  /** Per queue, unique while active: returns the queued/running job with this key; free once it finished. */
+  uniqueKey?: string;
+}
+
+export interface BulkFilter {
+  queue?: string;
+  state?: JobState;
+  task?: string;
+  createdBefore?: Date | string;
+  createdAfter?: Date | string;
+  /** Most jobs one call touches (server default 1000, at most 10000). */
+  limit?: number;
 }
 
 export interface EnqueueResult {
@@ -62,7 +74,7 @@ export interface JobPage {
   nextCursor: string | number | null;
 }
 
-export type QueuePolicyPatch = Partial<Pick<QueuePolicy, 'concurrencyLimit' | 'defaultMaxAttempts' | 'backoffBaseMs' | 'backoffMaxMs' | 'retentionSeconds'>>;
+export type QueuePolicyPatch = Partial<Pick<QueuePolicy, 'concurrencyLimit' | 'defaultMaxAttempts' | 'backoffBaseMs' | 'backoffMaxMs' | 'retentionSeconds' | 'deadLetterQueue' | 'rateLimit' | 'rateIntervalMs'>>;
 
 export interface QueueStats {
   name: string;
@@ -188,6 +200,21 @@ export class PgDispatchClient {
   /** POST /v1/queues/:name/resume */
   async resumeQueue(name: string): Promise<QueuePolicy> {
     return (await this.#send<{ queue: QueuePolicy }>('POST', `/v1/queues/${seg(name)}/resume`, { idempotent: true })).queue;
+  }
+
+  /**
+   * POST /v1/jobs/bulk/{retry,cancel,delete} — one statement over the jobs matching `filter`, at
+   * most `limit`; call again while `count === limit`. Not retried after an ambiguous error.
+   */
+  async bulk(op: 'retry' | 'cancel' | 'delete', filter: BulkFilter): Promise<{ count: number }> {
+    const iso = (d: Date | string | undefined) => (d instanceof Date ? d.toISOString() : d);
+    const body = { ...filter, ...(filter.createdBefore !== undefined && { createdBefore: iso(filter.createdBefore) }), ...(filter.createdAfter !== undefined && { createdAfter: iso(filter.createdAfter) }) };
+    return this.#send<{ count: number }>('POST', `/v1/jobs/bulk/${seg(op)}`, { body });
+  }
+
+  /** POST /v1/queues/:name/redrive — dead-lettered jobs back to the queues they failed in. */
+  async redrive(name: string, opts: { limit?: number } = {}): Promise<{ count: number }> {
+    return this.#send<{ count: number }>('POST', `/v1/queues/${seg(name)}/redrive`, { body: opts });
   }
 
   /** GET /v1/queues/:name/stats */

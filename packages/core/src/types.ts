@@ -27,6 +27,10 @@ export interface Job {
   createdAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;
+  /** Unique-while-active key: no other queued/retry_waiting/running job of the queue has it. */
+  uniqueKey?: string | null;
+  /** Set on a dead-lettered job: the queue it failed in (redrive sends it back there). */
+  deadLetterFrom?: string | null;
 }
 
 /** A job as handed to an executor: what it needs to run and to fence its writes. */
@@ -59,4 +63,10 @@ export interface QueuePolicy {
   backoffMaxMs: number;
   /** How long finished jobs are kept, in seconds; null = the server default. */
   retentionSeconds: number | null;
+  /** Jobs of this queue that end `failed` move to this queue; null = they stay. */
+  deadLetterQueue: string | null;
+  /** At most this many claims per rateIntervalMs (token bucket, bursts up to it); null = no limit. */
+  rateLimit: number | null;
+  /** The interval of rateLimit, in ms (default 1000). */
+  rateIntervalMs: number;
 }

@@ -4,6 +4,7 @@ import type { Sql } from '@pgdispatch/engine/db';
 import { migrationStatus } from '@pgdispatch/engine/migrator';
 import { jobTasksWaiting } from '@pgdispatch/engine/queries/job-tasks';
 import { queueDepths, queueList } from '@pgdispatch/engine/queries/queue-admin';
+import { deadLetterDepths } from '@pgdispatch/engine/queries/job-bulk';
 import type { Metrics } from '../metrics.js';
 
 export interface HealthDeps {
@@ -121,6 +122,8 @@ export function healthRoutes(deps: HealthDeps) {
           metrics.tasksWithoutWorkers.reset();
           for (const task of unknown) metrics.tasksWithoutWorkers.set({ task }, 1);
         }
+        metrics.deadLettered.reset();
+        for (const r of await deadLetterDepths(sql)) metrics.deadLettered.set({ queue: r.queue }, r.n);
       } catch {
         // Depth gauges keep their last values while the database is away; counters still export.
       }

@@ -21,6 +21,7 @@ function toItem(queue: string, b: z.output<typeof enqueueBody>): EnqueueItem {
     ...(b.delayMs !== undefined && { delayMs: b.delayMs }),
     ...(b.maxAttempts !== undefined && { maxAttempts: b.maxAttempts }),
     ...(b.idempotencyKey !== undefined && { idempotencyKey: b.idempotencyKey }),
+    ...(b.uniqueKey !== undefined && { uniqueKey: b.uniqueKey }),
   };
 }
 

@@ -16,6 +16,8 @@ export interface ClaimParams {
   limit: number;
   /** Lease length in ms; the lease expires at the database's now() + leaseMs. */
   leaseMs: number;
+  /** Observer: a rate-limited queue's bucket held fewer tokens than this claim could have taken. */
+  onRateLimited?: (queue: string) => void;
 }
 
 /**
@@ -39,14 +41,14 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   if (params.tasks !== undefined && params.tasks !== '*' && params.tasks.length === 0) return [];
   const listed = params.queues === '*' ? null : [...new Set(params.queues)];
   const tasks = params.tasks === undefined || params.tasks === '*' ? null : [...new Set(params.tasks)];
-  const special = await pg(exec<{ name: string; paused: boolean; limit: number | null }[]>`
-    select name, paused, concurrency_limit as limit from queues
-     where (paused or concurrency_limit is not null)
+  const special = await pg(exec<{ name: string; paused: boolean; limit: number | null; rate: number | null }[]>`
+    select name, paused, concurrency_limit as limit, rate_limit as rate from queues
+     where (paused or concurrency_limit is not null or rate_limit is not null)
        and (${listed}::text[] is null or name = any(${listed}::text[]))`);
   const claimed: ClaimedJob[] = [];
   for (const q of special) {
-    if (q.paused || q.limit === null || remaining === 0) continue;
-    const rows = await claimLimited(exec, q.name, tasks, remaining, params.leaseMs);
+    if (q.paused || (q.limit === null && q.rate === null) || remaining === 0) continue;
+    const rows = await claimLimited(exec, q.name, tasks, remaining, params.leaseMs, q.rate !== null, params.onRateLimited);
     claimed.push(...rows);
     remaining -= rows.length;
   }
@@ -167,16 +169,44 @@ function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | n
   return pg(exec.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [queues, tasks, limit, leaseMs] as never[]));
 }
 
-function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number): Promise<ClaimedJob[]> {
+/**
+ * One limited queue, in one transaction under its row lock. A rate-limited queue's lock is taken
+ * by an UPDATE that also refills its token bucket: the SET is evaluated once the lock is held, with
+ * clock_timestamp() of that moment, so each claimer sees the tokens its predecessor left and the
+ * time since. The claim takes at most floor(tokens) jobs and the spent tokens are written back
+ * before commit, so however many api pods claim, the bucket is never overdrawn.
+ */
+function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number, rated: boolean, onRateLimited?: (queue: string) => void): Promise<ClaimedJob[]> {
   return inTx(exec, async (tx) => {
-    const [q] = await pg(tx<{ limit: number | null; paused: boolean }[]>`
-      select concurrency_limit as limit, paused from queues where name = ${queue} for update`);
-    if (!q || q.paused || q.limit === null) return [];
-    const [running] = await pg(tx<{ n: number }[]>`
-      select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
-    const room = Math.min(limit, q.limit - (running?.n ?? 0));
-    if (room <= 0) return [];
-    if (tasks !== null) return pg(tx.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [[queue], tasks, room, leaseMs] as never[]));
-    return pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[]));
+    const [q] = rated
+      ? await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null }[]>`
+          update queues set
+            rate_tokens = case when rate_limit is null then null else least(rate_limit::float8, coalesce(rate_tokens, rate_limit::float8)
+              + greatest(0, extract(epoch from clock_timestamp() - coalesce(rate_updated_at, clock_timestamp())) * 1000) * rate_limit / rate_interval_ms) end,
+            rate_updated_at = clock_timestamp()
+           where name = ${queue}
+          returning concurrency_limit as limit, paused, rate_limit as rate, rate_tokens as tokens`)
+      : await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null }[]>`
+          select concurrency_limit as limit, paused, null::int as rate, null::float8 as tokens from queues where name = ${queue} for update`);
+    if (!q || q.paused || (q.limit === null && q.rate === null)) return [];
+    let room = limit;
+    if (q.limit !== null) {
+      const [running] = await pg(tx<{ n: number }[]>`
+        select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
+      room = Math.min(room, q.limit - (running?.n ?? 0));
+    }
+    const budget = q.rate === null ? room : Math.floor((q.tokens ?? 0) + 1e-9);
+    const limitedByRate = budget < room;
+    room = Math.min(room, budget);
+    if (room <= 0) {
+      if (limitedByRate) onRateLimited?.(queue);
+      return [];
+    }
+    const rows = tasks !== null
+      ? await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [[queue], tasks, room, leaseMs] as never[]))
+      : await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[]));
+    if (q.rate !== null && rows.length > 0) await pg(tx`update queues set rate_tokens = rate_tokens - ${rows.length} where name = ${queue}`);
+    if (limitedByRate && rows.length === room) onRateLimited?.(queue);
+    return rows;
   });
 }

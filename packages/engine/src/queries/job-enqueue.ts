@@ -21,6 +21,11 @@ export interface EnqueueItem {
   maxAttempts?: number;
   /** Per queue: a second enqueue with the same key returns the first job. */
   idempotencyKey?: string;
+  /**
+   * Per queue, unique while active: while a job with this key is queued, retry_waiting or running,
+   * an enqueue with the key returns it; once it finished, the key is free again.
+   */
+  uniqueKey?: string;
   parentId?: number;
 }
 
@@ -53,8 +58,13 @@ function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
     if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > 255)) {
       throw invalidRequest(`idempotencyKey must be 1–255 characters${at}`);
     }
+    if (it.uniqueKey !== undefined && (typeof it.uniqueKey !== 'string' || it.uniqueKey.length === 0 || it.uniqueKey.length > 255)) {
+      throw invalidRequest(`uniqueKey must be 1–255 characters${at}`);
+    }
+    if (it.uniqueKey !== undefined && it.idempotencyKey !== undefined) throw invalidRequest(`give idempotencyKey or uniqueKey, not both${at}`);
     // NUL in text is refused by PostgreSQL (22021) and would fail the whole statement.
-    const badText = unstorableText(it.task, 'task') ?? (it.idempotencyKey === undefined ? null : unstorableText(it.idempotencyKey, 'idempotencyKey'));
+    const badText = unstorableText(it.task, 'task') ?? (it.idempotencyKey === undefined ? null : unstorableText(it.idempotencyKey, 'idempotencyKey'))
+      ?? (it.uniqueKey === undefined ? null : unstorableText(it.uniqueKey, 'uniqueKey'));
     if (badText) throw invalidRequest(`${badText.field} ${badText.problem}${at}`, { ...badText, ...(items.length > 1 && { item: i }) });
     let json: string | undefined;
     try {
@@ -98,24 +108,29 @@ export async function jobEnqueueMany(exec: Exec, params: { items: EnqueueItem[] 
     maxAttempts: items.map((i) => i.maxAttempts ?? null),
     key: items.map((i) => i.idempotencyKey ?? null),
     parent: items.map((i) => i.parentId ?? null),
+    unique: items.map((i) => i.uniqueKey ?? null),
   };
+  // Which existing job an item may resolve to: by idempotency key, or by unique-while-active key.
+  const dedupeOf = (queue: string, idem: string | null | undefined, unique: string | null | undefined) =>
+    idem != null ? `i\u0000${queue}\u0000${idem}` : unique != null ? `u\u0000${queue}\u0000${unique}` : null;
   const run = async (ex: Exec): Promise<EnqueueResult[]> => {
     const inserted = await pg(ex.unsafe<(Job & { ord: number })[]>(
       `with input as (
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::timestamptz[], $6::bigint[], $7::int[], $8::text[], $9::bigint[])
-           with ordinality as t(queue, task, payload, priority, run_at, delay_ms, max_attempts, idempotency_key, parent_id, ord)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::timestamptz[], $6::bigint[], $7::int[], $8::text[], $9::bigint[], $10::text[])
+           with ordinality as t(queue, task, payload, priority, run_at, delay_ms, max_attempts, idempotency_key, parent_id, unique_key, ord)
        ),
        new_queues as (
          insert into queues (name) select distinct queue from input on conflict do nothing
        ),
        ins as (
-         insert into jobs (queue, task, payload, priority, run_at, max_attempts, idempotency_key, parent_id)
+         insert into jobs (queue, task, payload, priority, run_at, max_attempts, idempotency_key, parent_id, unique_key)
          select i.queue, i.task, i.payload::jsonb, i.priority,
                 coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond'),
-                coalesce(i.max_attempts, q.default_max_attempts, 5), i.idempotency_key, i.parent_id
+                coalesce(i.max_attempts, q.default_max_attempts, 5), i.idempotency_key, i.parent_id, i.unique_key
            from input i left join queues q on q.name = i.queue
           order by i.ord
-         on conflict (queue, idempotency_key) where idempotency_key is not null do nothing
+         -- either unique index: (queue, idempotency_key), or (queue, unique_key) among active jobs
+         on conflict do nothing
          returning ${JOB_COLUMNS}
        ),
        notified as (
@@ -123,42 +138,49 @@ export async function jobEnqueueMany(exec: Exec, params: { items: EnqueueItem[] 
            from (select distinct queue from ins where "runAt" <= now()) w
        )
        select ins.* from ins cross join notified`,
-      [cols.queue, cols.task, cols.payload, cols.priority, cols.runAt, cols.delay, cols.maxAttempts, cols.key, cols.parent] as never[],
+      [cols.queue, cols.task, cols.payload, cols.priority, cols.runAt, cols.delay, cols.maxAttempts, cols.key, cols.parent, cols.unique] as never[],
     ));
-    // Map results back to input order: inserted rows by (queue, key) or by position among keyless.
+    // Map results back to input order: inserted rows by their key or by position among keyless.
     const byKey = new Map<string, Job>();
     const keyless: Job[] = [];
     for (const row of inserted) {
-      if (row.idempotencyKey !== null) byKey.set(`${row.queue}\u0000${row.idempotencyKey}`, row);
+      const d = dedupeOf(row.queue, row.idempotencyKey, row.uniqueKey);
+      if (d !== null) byKey.set(d, row);
       else keyless.push(row);
     }
     keyless.sort((a, b) => a.id - b.id);
-    const missing = items.filter((i) => i.idempotencyKey !== undefined && !byKey.has(`${i.queue}\u0000${i.idempotencyKey}`));
+    const missing = items.filter((i) => {
+      const d = dedupeOf(i.queue, i.idempotencyKey, i.uniqueKey);
+      return d !== null && !byKey.has(d);
+    });
     const existing = new Map<string, Job>();
     if (missing.length > 0) {
       const rows = await pg(ex.unsafe<Job[]>(
         `select ${JOB_COLUMNS} from jobs where (queue, idempotency_key) in (
-           select k_queue, k_key from unnest($1::text[], $2::text[]) as k(k_queue, k_key))`,
-        [missing.map((m) => m.queue), missing.map((m) => m.idempotencyKey ?? '')] as never[],
+           select k_queue, k_key from unnest($1::text[], $2::text[]) as k(k_queue, k_key) where k_key is not null)
+         union all
+         select ${JOB_COLUMNS} from jobs where state in ('queued', 'retry_waiting', 'running') and (queue, unique_key) in (
+           select k_queue, k_key from unnest($1::text[], $3::text[]) as k(k_queue, k_key) where k_key is not null)`,
+        [missing.map((m) => m.queue), missing.map((m) => m.idempotencyKey ?? null), missing.map((m) => m.uniqueKey ?? null)] as never[],
       ));
-      for (const r of rows) existing.set(`${r.queue}\u0000${r.idempotencyKey}`, r);
+      for (const r of rows) existing.set(r.uniqueKey != null && r.idempotencyKey == null ? `u\u0000${r.queue}\u0000${r.uniqueKey}` : `i\u0000${r.queue}\u0000${r.idempotencyKey}`, r);
     }
     let k = 0;
     const seen = new Set<string>();
     return items.map((it) => {
-      if (it.idempotencyKey === undefined) return { job: keyless[k++] as Job, created: true };
-      const id = `${it.queue}\u0000${it.idempotencyKey}`;
+      const id = dedupeOf(it.queue, it.idempotencyKey, it.uniqueKey);
+      if (id === null) return { job: keyless[k++] as Job, created: true };
       const mine = byKey.get(id);
       if (mine && !seen.has(id)) {
         seen.add(id);
         return { job: mine, created: true };
       }
       const job = mine ?? existing.get(id);
-      if (!job) throw new DispatchError('conflict', 'idempotency key matched a job that vanished; retry', { retryable: true });
+      if (!job) throw new DispatchError('conflict', 'the key matched a job that vanished or finished meanwhile; retry', { retryable: true });
       return { job, created: false };
     });
   };
-  return items.some((i) => i.idempotencyKey !== undefined) ? inTx(exec, run) : run(exec);
+  return items.some((i) => i.idempotencyKey !== undefined || i.uniqueKey !== undefined) ? inTx(exec, run) : run(exec);
 }
 
 /** Enqueues one job; see jobEnqueueMany. */

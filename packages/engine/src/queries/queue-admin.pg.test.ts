@@ -9,7 +9,7 @@ const db = useTestDatabase();
 describe('queue admin', () => {
   it('creates a queue with default policy', async () => {
     expect(await queueUpsert(db.sql, { name: 'fresh' })).toEqual({
-      name: 'fresh', paused: false, concurrencyLimit: null, defaultMaxAttempts: 5, backoffBaseMs: 1_000, backoffMaxMs: 3_600_000, retentionSeconds: null,
+      name: 'fresh', paused: false, concurrencyLimit: null, defaultMaxAttempts: 5, backoffBaseMs: 1_000, backoffMaxMs: 3_600_000, retentionSeconds: null, deadLetterQueue: null, rateLimit: null, rateIntervalMs: 1000,
     });
   });
 

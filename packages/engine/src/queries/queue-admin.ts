@@ -1,11 +1,13 @@
 import { invalidRequest, notFound } from '@pgdispatch/core/errors';
-import { assertQueueName } from '@pgdispatch/core/queue-name';
+import { assertQueueName, isValidQueueName } from '@pgdispatch/core/queue-name';
+import { inTx } from '../db.js';
 import type { JobState, QueuePolicy } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 
 const QUEUE_COLUMNS = `name, paused, concurrency_limit as "concurrencyLimit", default_max_attempts as "defaultMaxAttempts",
-  backoff_base_ms as "backoffBaseMs", backoff_max_ms as "backoffMaxMs", retention_seconds as "retentionSeconds"`;
+  backoff_base_ms as "backoffBaseMs", backoff_max_ms as "backoffMaxMs", retention_seconds as "retentionSeconds",
+  dead_letter_queue as "deadLetterQueue", rate_limit as "rateLimit", rate_interval_ms as "rateIntervalMs"`;
 
 export type QueuePolicyPatch = Partial<Omit<QueuePolicy, 'name' | 'paused'>>;
 
@@ -16,28 +18,45 @@ function checkPolicy(p: QueuePolicyPatch): void {
   if (p.backoffBaseMs === null || !intIn(p.backoffBaseMs, 0, 2_147_483_647)) throw invalidRequest('backoffBaseMs must be a non-negative integer');
   if (p.backoffMaxMs === null || !intIn(p.backoffMaxMs, 0, 2_147_483_647)) throw invalidRequest('backoffMaxMs must be a non-negative integer');
   if (!intIn(p.retentionSeconds, 0, 2_147_483_647)) throw invalidRequest('retentionSeconds must be null or a non-negative integer');
+  if (!intIn(p.rateLimit, 1, 1_000_000)) throw invalidRequest('rateLimit must be null or an integer in 1..1000000');
+  if (p.rateIntervalMs === null || !intIn(p.rateIntervalMs, 1, 86_400_000)) throw invalidRequest('rateIntervalMs must be an integer in 1..86400000');
+  if (p.deadLetterQueue !== undefined && p.deadLetterQueue !== null && !isValidQueueName(p.deadLetterQueue)) throw invalidRequest('deadLetterQueue must be null or a valid queue name');
 }
 
-/** Creates a queue or updates the given policy fields; fields left out keep their value. */
+/**
+ * Creates a queue or updates the given policy fields; fields left out keep their value. A named
+ * dead-letter queue is created too (default policy), so its jobs have a queue row like any other.
+ * Changing the rate limit refills the bucket (the new budget starts full).
+ */
 export async function queueUpsert(exec: Exec, params: { name: string } & QueuePolicyPatch): Promise<QueuePolicy> {
   assertQueueName(params.name);
   checkPolicy(params);
+  if (params.deadLetterQueue === params.name) throw invalidRequest('deadLetterQueue must be another queue');
   const has = (k: keyof QueuePolicyPatch) => params[k] !== undefined;
-  const [q] = await pg(exec.unsafe<QueuePolicy[]>(
-    `insert into queues (name, concurrency_limit, default_max_attempts, backoff_base_ms, backoff_max_ms, retention_seconds)
-     values ($1, $2, coalesce($3, 5), coalesce($4, 1000), coalesce($5, 3600000), $6)
-     on conflict (name) do update set
-       concurrency_limit = case when $7 then excluded.concurrency_limit else queues.concurrency_limit end,
-       default_max_attempts = case when $8 then excluded.default_max_attempts else queues.default_max_attempts end,
-       backoff_base_ms = case when $9 then excluded.backoff_base_ms else queues.backoff_base_ms end,
-       backoff_max_ms = case when $10 then excluded.backoff_max_ms else queues.backoff_max_ms end,
-       retention_seconds = case when $11 then excluded.retention_seconds else queues.retention_seconds end,
-       updated_at = now()
-     returning ${QUEUE_COLUMNS}`,
-    [params.name, params.concurrencyLimit ?? null, params.defaultMaxAttempts ?? null, params.backoffBaseMs ?? null, params.backoffMaxMs ?? null,
-      params.retentionSeconds ?? null, has('concurrencyLimit'), has('defaultMaxAttempts'), has('backoffBaseMs'), has('backoffMaxMs'), has('retentionSeconds')] as never[],
-  ));
-  return q as QueuePolicy;
+  return inTx(exec, async (tx) => {
+    if (params.deadLetterQueue) await pg(tx`insert into queues (name) values (${params.deadLetterQueue}) on conflict do nothing`);
+    const [q] = await pg(tx.unsafe<QueuePolicy[]>(
+      `insert into queues (name, concurrency_limit, default_max_attempts, backoff_base_ms, backoff_max_ms, retention_seconds,
+                           dead_letter_queue, rate_limit, rate_interval_ms)
+       values ($1, $2, coalesce($3, 5), coalesce($4, 1000), coalesce($5, 3600000), $6, $12, $13, coalesce($14, 1000))
+       on conflict (name) do update set
+         concurrency_limit = case when $7 then excluded.concurrency_limit else queues.concurrency_limit end,
+         default_max_attempts = case when $8 then excluded.default_max_attempts else queues.default_max_attempts end,
+         backoff_base_ms = case when $9 then excluded.backoff_base_ms else queues.backoff_base_ms end,
+         backoff_max_ms = case when $10 then excluded.backoff_max_ms else queues.backoff_max_ms end,
+         retention_seconds = case when $11 then excluded.retention_seconds else queues.retention_seconds end,
+         dead_letter_queue = case when $15 then excluded.dead_letter_queue else queues.dead_letter_queue end,
+         rate_limit = case when $16 then excluded.rate_limit else queues.rate_limit end,
+         rate_interval_ms = case when $17 then excluded.rate_interval_ms else queues.rate_interval_ms end,
+         rate_tokens = case when $16 or $17 then null else queues.rate_tokens end,
+         updated_at = now()
+       returning ${QUEUE_COLUMNS}`,
+      [params.name, params.concurrencyLimit ?? null, params.defaultMaxAttempts ?? null, params.backoffBaseMs ?? null, params.backoffMaxMs ?? null,
+        params.retentionSeconds ?? null, has('concurrencyLimit'), has('defaultMaxAttempts'), has('backoffBaseMs'), has('backoffMaxMs'), has('retentionSeconds'),
+        params.deadLetterQueue ?? null, params.rateLimit ?? null, params.rateIntervalMs ?? null, has('deadLetterQueue'), has('rateLimit'), has('rateIntervalMs')] as never[],
+    ));
+    return q as QueuePolicy;
+  });
 }
 
 async function setPaused(exec: Exec, name: string, paused: boolean): Promise<QueuePolicy> {

@@ -8,7 +8,8 @@ export const JOB_COLUMNS = `id, queue, task, payload, state, priority, run_at as
   max_attempts as "maxAttempts", lease_expires_at as "leaseExpiresAt",
   cancel_requested as "cancelRequested", idempotency_key as "idempotencyKey", result,
   last_error as "lastError", parent_id as "parentId", created_at as "createdAt",
-  updated_at as "updatedAt", finished_at as "finishedAt"`;
+  updated_at as "updatedAt", finished_at as "finishedAt", unique_key as "uniqueKey",
+  dead_letter_from as "deadLetterFrom"`;
 
 /** RETURNING list of a claim (`update jobs j … returning`), aliased to ClaimedJob. */
 export const CLAIMED_RETURNING = `j.id, j.queue, j.task, j.payload, j.attempt, j.max_attempts as "maxAttempts",

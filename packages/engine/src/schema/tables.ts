@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 // Mirrors migrations/*.sql (the SQL files are the truth; schema.pg.test.ts checks they agree).
 // Used for typed admin queries; hot paths use hand-written SQL in queries/.
@@ -12,6 +12,11 @@ export const queues = pgTable('queues', {
   backoffBaseMs: integer('backoff_base_ms').notNull().default(1000),
   backoffMaxMs: integer('backoff_max_ms').notNull().default(3600000),
   retentionSeconds: integer('retention_seconds'),
+  deadLetterQueue: text('dead_letter_queue'),
+  rateLimit: integer('rate_limit'),
+  rateIntervalMs: integer('rate_interval_ms').notNull().default(1000),
+  rateTokens: doublePrecision('rate_tokens'),
+  rateUpdatedAt: timestamp('rate_updated_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -36,6 +41,8 @@ export const jobs = pgTable('jobs', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   finishedAt: timestamp('finished_at', { withTimezone: true }),
+  deadLetterFrom: text('dead_letter_from'),
+  uniqueKey: text('unique_key'),
 });
 
 export const jobSteps = pgTable(
