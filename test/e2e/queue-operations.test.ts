@@ -69,7 +69,7 @@ describe('dead letters, redrive, bulk operations and unique keys over HTTP', () 
     expect((await call(0, 'PUT', '/v1/queues/dlx', { deadLetterQueue: 'dlx-dead', defaultMaxAttempts: 1 })).body.queue).toMatchObject({ deadLetterQueue: 'dlx-dead' });
     // Paused, so the dead letters wait there instead of being run by the executors.
     expect((await call(0, 'POST', '/v1/queues/dlx-dead/pause')).status).toBe(200);
-    const { body } = await call(0, 'POST', '/v1/queues/dlx/jobs', { task: 'no.such.task' });
+    const { body } = await call(0, 'POST', '/v1/queues/dlx/jobs', { task: 'test.fail' });
     const id = body.job.id as number;
     const dead = await waitFor(async () => {
       const j = (await call(1, 'GET', `/v1/jobs/${id}`, undefined, READER)).body.job;
