@@ -89,9 +89,8 @@ describe('dead letters, redrive, bulk operations and unique keys over HTTP', () 
   });
 
   it('bulk operations answer counts, and refuse bad filters with 400 and readers with 403', async () => {
-    await call(0, 'PUT', '/v1/queues/bulk-http', {});
-    await call(0, 'POST', '/v1/queues/bulk-http/pause');
-    await call(0, 'POST', '/v1/queues/bulk-http/jobs/batch', { jobs: Array.from({ length: 7 }, () => ({ task: 'noop' })) });
+    // A task no executor declares: the jobs stay queued (a pause could race a claim round in flight).
+    await call(0, 'POST', '/v1/queues/bulk-http/jobs/batch', { jobs: Array.from({ length: 7 }, () => ({ task: 'bulk.undeclared' })) });
     expect(await call(1, 'POST', '/v1/jobs/bulk/cancel', { queue: 'bulk-http', limit: 5 })).toEqual({ status: 200, body: { count: 5 } });
     expect(await call(1, 'POST', '/v1/jobs/bulk/retry', { queue: 'bulk-http', state: 'cancelled' })).toEqual({ status: 200, body: { count: 5 } });
     expect(await call(0, 'POST', '/v1/jobs/bulk/delete', { queue: 'bulk-http' })).toEqual({ status: 200, body: { count: 7 } });
@@ -105,14 +104,12 @@ describe('dead letters, redrive, bulk operations and unique keys over HTTP', () 
   });
 
   it('a unique key is held while the job is active and free once it finished', async () => {
-    await call(0, 'PUT', '/v1/queues/uniq-http', {});
-    expect((await call(0, 'POST', '/v1/queues/uniq-http/pause')).status).toBe(200);
-    const a = await call(0, 'POST', '/v1/queues/uniq-http/jobs', { task: 'noop', uniqueKey: 'nightly' });
-    const b = await call(1, 'POST', '/v1/queues/uniq-http/jobs', { task: 'noop', uniqueKey: 'nightly' });
+    const a = await call(0, 'POST', '/v1/queues/uniq-http/jobs', { task: 'uniq.undeclared', uniqueKey: 'nightly' });
+    const b = await call(1, 'POST', '/v1/queues/uniq-http/jobs', { task: 'uniq.undeclared', uniqueKey: 'nightly' });
     expect([a.status, b.status]).toEqual([201, 200]);
     expect(b.body.job.id).toBe(a.body.job.id);
     await call(0, 'POST', `/v1/jobs/${a.body.job.id}/cancel`);
-    const c = await call(1, 'POST', '/v1/queues/uniq-http/jobs', { task: 'noop', uniqueKey: 'nightly' });
+    const c = await call(1, 'POST', '/v1/queues/uniq-http/jobs', { task: 'uniq.undeclared', uniqueKey: 'nightly' });
     expect(c.status).toBe(201);
     expect(c.body.job.id).not.toBe(a.body.job.id);
     expect((await call(1, 'POST', '/v1/queues/uniq-http/jobs', { task: 'noop', uniqueKey: 'x', idempotencyKey: 'y' })).status).toBe(400);
