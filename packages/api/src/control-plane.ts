@@ -1,8 +1,8 @@
 import { Batcher } from '@pgdispatch/core/batcher';
-import { DispatchError } from '@pgdispatch/core/errors';
-import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
+import type { ChildJob, DequeueRequest, FailReply, HeartbeatReply, ItemRefusal, LeaseOutcome, LeaseRef, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob, JobError } from '@pgdispatch/core/types';
 import type { Sql } from '@pgdispatch/engine/db';
+import type { QueueScope } from '@pgdispatch/engine/queries/fenced';
 import { jobAssertLease } from '@pgdispatch/engine/queries/job-admin';
 import { jobCompleteMany, type CompleteItem } from '@pgdispatch/engine/queries/job-complete';
 import { jobProgress } from '@pgdispatch/engine/queries/job-events';
@@ -14,6 +14,7 @@ import type { Dispatcher } from './dispatcher.js';
 import type { Enqueuer } from './enqueue.js';
 import type { Metrics } from './metrics.js';
 import { RunDurations } from './run-durations.js';
+import { allowedQueues } from './tokens.js';
 import type { ExecutorIdentity, WorkerPresence } from './worker-presence.js';
 
 export interface ControlPlaneOptions {
@@ -35,6 +36,11 @@ export interface ControlPlaneOptions {
  * (Batcher). Its collaborators each do one job: the Dispatcher claims (and is the one owner of
  * releasing jobs whose requester left), the Enqueuer creates children, WorkerPresence and
  * RunDurations keep the bookkeeping behind `/readyz` and the metrics.
+ *
+ * Every write takes an optional `scope`: the queues of the worker credential behind the request
+ * (the internal routes pass it; in-process, role all, it is `*`). A job outside it is `forbidden`
+ * per item, checked in the write's own statement (engine/queries/fenced.ts). A result that cannot
+ * be stored (or is over `maxPayloadBytes`) is answered per item and its job recorded failed.
  */
 export class ControlPlane implements Transport {
   readonly #completions: Batcher<CompleteItem, LeaseOutcome>;
@@ -42,7 +48,7 @@ export class ControlPlane implements Transport {
   readonly #durations: RunDurations;
 
   constructor(private readonly opts: ControlPlaneOptions) {
-    this.#completions = new Batcher((items) => jobCompleteMany(opts.sql, { items }));
+    this.#completions = new Batcher((items) => jobCompleteMany(opts.sql, { items, maxResultBytes: opts.maxPayloadBytes }));
     this.#failures = new Batcher((items) => jobFailMany(opts.sql, { items }));
     this.#durations = new RunDurations(opts.metrics);
   }
@@ -65,68 +71,91 @@ export class ControlPlane implements Transport {
     return jobs;
   }
 
-  async heartbeat(items: LeaseRef[]): Promise<HeartbeatReply[]> {
-    const out = await jobHeartbeatMany(this.opts.sql, { items, leaseMs: this.opts.leaseMs });
+  async heartbeat(items: LeaseRef[], scope: QueueScope = '*'): Promise<HeartbeatReply[]> {
+    const out = await jobHeartbeatMany(this.opts.sql, { items, leaseMs: this.opts.leaseMs, queues: scope });
     return out.map((o) => (o.ok ? { id: o.id, ok: true, cancelRequested: o.cancelRequested } : o));
   }
 
-  async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
-    this.#checkResultSize(item.result);
-    const out = await this.#completions.push({ id: item.id, leaseToken: item.leaseToken, result: item.result });
+  /**
+   * One completion. Unscoped ones (in-process) are coalesced by the Batcher; a scoped one (one
+   * HTTP request on the single-job route) is written alone, since one statement has one scope.
+   */
+  async complete(item: LeaseRef & { result?: unknown }, scope: QueueScope = '*'): Promise<LeaseOutcome> {
+    const one = { id: item.id, leaseToken: item.leaseToken, result: item.result };
+    const out = scope === '*'
+      ? await this.#completions.push(one)
+      : ((await jobCompleteMany(this.opts.sql, { items: [one], queues: scope, maxResultBytes: this.opts.maxPayloadBytes }))[0] as LeaseOutcome);
     this.#observe(out, 'succeeded');
     return out;
   }
 
   /** Completions that arrived together over HTTP: one statement, reported per item. */
-  async completeMany(items: (LeaseRef & { result?: unknown })[]): Promise<LeaseOutcome[]> {
-    for (const item of items) this.#checkResultSize(item.result);
-    const out = await jobCompleteMany(this.opts.sql, { items });
+  async completeMany(items: (LeaseRef & { result?: unknown })[], scope: QueueScope = '*'): Promise<LeaseOutcome[]> {
+    const out = await jobCompleteMany(this.opts.sql, { items, queues: scope, maxResultBytes: this.opts.maxPayloadBytes });
     for (const o of out) this.#observe(o, 'succeeded');
     return out;
   }
 
-  async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {
-    const out = await this.#failures.push({ id: item.id, leaseToken: item.leaseToken, error: item.error, retryable: item.retryable });
+  /** One failure; batched like complete() when unscoped. */
+  async fail(item: LeaseRef & { error: JobError; retryable: boolean }, scope: QueueScope = '*'): Promise<FailReply> {
+    const one = { id: item.id, leaseToken: item.leaseToken, error: item.error, retryable: item.retryable };
+    const out = scope === '*' ? await this.#failures.push(one) : ((await jobFailMany(this.opts.sql, { items: [one], queues: scope }))[0] as FailOutcome);
     return this.#failReply(out);
   }
 
   /** Failures that arrived together over HTTP: one transaction, reported per item. */
-  async failMany(items: (LeaseRef & { error: JobError; retryable: boolean })[]): Promise<FailReply[]> {
-    const out = await jobFailMany(this.opts.sql, { items });
+  async failMany(items: (LeaseRef & { error: JobError; retryable: boolean })[], scope: QueueScope = '*'): Promise<FailReply[]> {
+    const out = await jobFailMany(this.opts.sql, { items, queues: scope });
     return out.map((o) => this.#failReply(o));
   }
 
   /** Worker-initiated releases (graceful shutdown); the dispatcher counts its own. */
-  async release(items: LeaseRef[]): Promise<LeaseOutcome[]> {
-    this.#durations.forget(items.map((i) => i.id));
-    const out = await jobReleaseMany(this.opts.sql, { items });
+  async release(items: LeaseRef[], scope: QueueScope = '*'): Promise<LeaseOutcome[]> {
+    const out = await jobReleaseMany(this.opts.sql, { items, queues: scope });
+    this.#durations.forget(out.filter((o) => o.ok).map((o) => o.id));
     this.opts.metrics.released.inc(out.filter((o) => o.ok).length);
     return out;
   }
 
-  async loadSteps(ref: LeaseRef): Promise<Record<string, unknown>> {
-    await jobAssertLease(this.opts.sql, ref);
+  async loadSteps(ref: LeaseRef, scope: QueueScope = '*'): Promise<Record<string, unknown>> {
+    await jobAssertLease(this.opts.sql, { id: ref.id, leaseToken: ref.leaseToken, queues: scope });
     return jobStepsLoad(this.opts.sql, { id: ref.id });
   }
 
-  async saveStep(ref: LeaseRef & { name: string; result: unknown }): Promise<void> {
-    await jobStepSave(this.opts.sql, ref);
+  async saveStep(ref: LeaseRef & { name: string; result: unknown }, scope: QueueScope = '*'): Promise<void> {
+    await jobStepSave(this.opts.sql, { ...ref, queues: scope });
   }
 
-  async progress(ref: LeaseRef & { data: unknown }): Promise<void> {
-    await jobProgress(this.opts.sql, ref);
+  async progress(ref: LeaseRef & { data: unknown }, scope: QueueScope = '*'): Promise<void> {
+    await jobProgress(this.opts.sql, { ...ref, queues: scope });
   }
 
-  async enqueueChild(ref: LeaseRef & { key: string; job: ChildJob }): Promise<{ jobId: number; created: boolean }> {
-    return this.opts.enqueuer.child({ id: ref.id, leaseToken: ref.leaseToken }, ref.key, ref.job);
+  /** The parent's queue must be in `scope` (the child's own queue is checked by the caller). */
+  async enqueueChild(ref: LeaseRef & { key: string; job: ChildJob }, scope: QueueScope = '*'): Promise<{ jobId: number; created: boolean }> {
+    return this.opts.enqueuer.child({ id: ref.id, leaseToken: ref.leaseToken }, ref.key, ref.job, scope);
   }
 
-  #checkResultSize(result: unknown): void {
-    if (result === undefined) return;
-    const bytes = Buffer.byteLength(JSON.stringify(result) ?? '');
-    if (bytes > this.opts.maxPayloadBytes) {
-      throw new DispatchError('payload_too_large', `result is ${bytes} bytes, the limit is ${this.opts.maxPayloadBytes}`, { details: { bytes } });
-    }
+  /**
+   * This control plane as a worker credential for `queues` sees it: dequeue intersected with the
+   * queues (403 for others), every write scoped to them, children limited to them too. What the
+   * internal routes do per request, as a Transport (the conformance suite runs its cases on it).
+   */
+  scoped(queues: '*' | string[]): Transport {
+    const identity = { subject: 'scoped', queues };
+    return {
+      dequeue: async (req) => this.dequeue({ ...req, queues: allowedQueues(identity, req.queues) }),
+      heartbeat: (items) => this.heartbeat(items, queues),
+      complete: (item) => this.complete(item, queues),
+      fail: (item) => this.fail(item, queues),
+      release: (items) => this.release(items, queues),
+      loadSteps: (ref) => this.loadSteps(ref, queues),
+      saveStep: (ref) => this.saveStep(ref, queues),
+      progress: (ref) => this.progress(ref, queues),
+      enqueueChild: async (ref) => {
+        allowedQueues(identity, [ref.job.queue]);
+        return this.enqueueChild(ref, queues);
+      },
+    };
   }
 
   #failReply(o: FailOutcome): FailReply {
@@ -134,8 +163,15 @@ export class ControlPlane implements Transport {
     return o.ok ? { id: o.id, ok: true, state: o.state } : o;
   }
 
-  #observe(o: { id: number; ok: boolean; code?: string }, outcome: string): void {
-    if (o.ok) this.#durations.outcome(o.id, outcome, false);
-    else this.#durations.outcome(o.id, o.code ?? 'refused', true);
+  /**
+   * A refused item counts under the state its job was recorded in when its value could not be
+   * stored (the write did decide the job), else under its code (stale or foreign: the live holder's
+   * claim record stays).
+   */
+  #observe(o: { id: number; ok: true } | ItemRefusal, outcome: string): void {
+    if (o.ok) return this.#durations.outcome(o.id, outcome, false);
+    const state = (o.details as { state?: unknown } | undefined)?.state;
+    if (typeof state === 'string') this.#durations.outcome(o.id, state, false);
+    else this.#durations.outcome(o.id, o.code, true);
   }
 }

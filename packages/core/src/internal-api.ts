@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { queueNameSchema } from './queue-name.js';
 import { TASK_NAME_PATTERN } from './task-spec.js';
 import { JOB_STATES } from './types.js';
+import { ITEM_REFUSAL_CODES } from './transport.js';
 
 export const INTERNAL_PREFIX = '/internal/v1';
 
@@ -95,8 +96,15 @@ export const childJobSchema = z.strictObject({
 });
 
 /** The per-item answer of a fenced write whose lease is gone (the other items still go through). */
-const leaseLostItemSchema = z.object({ id: jobIdSchema, ok: z.literal(false), code: z.literal('lease_lost') });
-const leaseOutcomeSchema = z.discriminatedUnion('ok', [z.object({ id: jobIdSchema, ok: z.literal(true) }), leaseLostItemSchema]);
+/** A refused item (transport.ts ItemRefusal): lease_lost, forbidden, or a value that could not be stored. */
+const refusedItemSchema = z.object({
+  id: jobIdSchema,
+  ok: z.literal(false),
+  code: z.enum(ITEM_REFUSAL_CODES),
+  message: z.string().optional(),
+  details: z.unknown().optional(),
+});
+const leaseOutcomeSchema = z.discriminatedUnion('ok', [z.object({ id: jobIdSchema, ok: z.literal(true) }), refusedItemSchema]);
 const okSchema = z.object({ ok: z.literal(true) });
 
 // ---- requests ----------------------------------------------------------------------------
@@ -141,18 +149,18 @@ export const heartbeatResponseSchema = z.object({
   items: z.array(
     z.discriminatedUnion('ok', [
       z.object({ id: jobIdSchema, ok: z.literal(true), cancelRequested: z.boolean() }),
-      leaseLostItemSchema,
+      refusedItemSchema,
     ]),
   ),
 });
 export const releaseResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
-/** Per item: ok, or lease_lost for the ones fenced off (the others still complete). */
+/** Per item: ok, or refused (lease_lost, forbidden, a result that could not be stored); the others still complete. */
 export const completeManyResponseSchema = z.object({ items: z.array(leaseOutcomeSchema) });
 export const failManyResponseSchema = z.object({
   items: z.array(
     z.discriminatedUnion('ok', [
       z.object({ id: jobIdSchema, ok: z.literal(true), state: z.enum(JOB_STATES) }),
-      leaseLostItemSchema,
+      refusedItemSchema,
     ]),
   ),
 });

@@ -29,7 +29,9 @@ export class Heartbeat {
   /** One round of heartbeats; a slow reply makes the next tick skip rather than overlap. */
   async beat(): Promise<void> {
     if (this.#beating) return;
-    const live = [...this.opts.held()].filter((h) => h.leaseLive);
+    // Not a job whose outcome was sent (state reporting): its lease needs no extending, and a
+    // heartbeat racing the complete of the same row was one half of the deadlock of issue #10.
+    const live = [...this.opts.held()].filter((h) => h.leaseLive && h.state !== 'reporting');
     if (live.length === 0) return;
     this.#beating = true;
     try {

@@ -7,7 +7,7 @@ import { backoffDelayMs, type BackoffPolicy } from '@pgdispatch/core/backoff';
 import { isDispatchError } from '@pgdispatch/core/errors';
 import { LIMITS } from '@pgdispatch/core/internal-api';
 import type { Logger } from '@pgdispatch/core/log';
-import type { Transport } from '@pgdispatch/core/transport';
+import type { ItemRefusal, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob } from '@pgdispatch/core/types';
 import type { HeldJob, JobOutcome } from './held-job.js';
 import type { Verdict } from './job-runner.js';
@@ -30,7 +30,7 @@ export class OutcomeDelivery {
     if (verdict.kind === 'complete') {
       return this.#deliver(held, async () => {
         const out = await this.transport.complete({ ...held.ref, result: verdict.result });
-        if (!out.ok) return this.lost(held, 'complete');
+        if (!out.ok) return this.refused(held, out, 'complete');
         this.log.debug('job succeeded', { jobId: job.id, task: job.task, attempt: job.attempt });
         return 'succeeded';
       });
@@ -38,13 +38,31 @@ export class OutcomeDelivery {
     const error = toJobError(verdict.error, verdict.retryable);
     return this.#deliver(held, async () => {
       const out = await this.transport.fail({ ...held.ref, error, retryable: verdict.retryable });
-      if (!out.ok) return this.lost(held, 'fail');
+      if (!out.ok) return this.refused(held, out, 'fail');
       const cancelled = out.state === 'cancelled';
       this.log[cancelled ? 'info' : 'warn'](cancelled ? 'job cancelled' : 'job failed', {
         jobId: job.id, task: job.task, attempt: job.attempt, state: out.state, retryable: verdict.retryable, error: error.message,
       });
       return cancelled ? 'cancelled' : 'failed';
     });
+  }
+
+  /**
+   * A refused outcome is final; sending it again would get the same answer. `lease_lost`: the job
+   * is someone else's. A value that could not be stored (`details.state`): the control plane
+   * recorded the job in that state (failed, non-retryable), so it is not run again. Anything else
+   * (forbidden: a credential that does not cover the job's queue) leaves the job to its lease.
+   */
+  refused(held: HeldJob, r: ItemRefusal, when: string): JobOutcome {
+    if (r.code === 'lease_lost') return this.lost(held, when);
+    const state = (r.details as { state?: unknown } | undefined)?.state;
+    const { job } = held;
+    if (state === 'failed' || state === 'cancelled') {
+      this.log.error(`job outcome could not be stored; the control plane recorded the job ${state}`, { jobId: job.id, task: job.task, code: r.code, reason: r.message });
+      return state;
+    }
+    this.log.error('job outcome refused; the job will run again once its lease expires', { jobId: job.id, task: job.task, code: r.code, reason: r.message, when });
+    return 'unreported';
   }
 
   /** The outcome of a job whose lease is gone: nothing it reports counts. */
@@ -75,6 +93,10 @@ export class OutcomeDelivery {
         return await send();
       } catch (err) {
         if (isDispatchError(err, 'lease_lost')) return this.lost(held, 'report');
+        // A single-job route answers a refused item as an error: the same rules as per item.
+        if (isDispatchError(err) && !err.retryable && err.code !== 'unavailable' && err.code !== 'internal') {
+          return this.refused(held, { id: held.job.id, ok: false, code: err.code as ItemRefusal['code'], message: err.message, details: err.details }, 'report');
+        }
         if (!(isDispatchError(err) && err.retryable && attempt < REPORT_ATTEMPTS && !this.forced)) {
           this.log.error('job outcome not delivered; the job will run again once its lease expires', { err, jobId: held.job.id });
           return 'unreported';
