@@ -202,6 +202,67 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
+    name: 'batch: the same lease twice in one batch writes the job once; the repeat is not applied',
+    async run(s, ctx) {
+      const job = await claimNew(s, ctx);
+      const [a, b] = await Promise.all([s.transport.complete({ ...ref(job), result: 'first' }), s.transport.complete({ ...ref(job), result: 'second' })]);
+      expect(a).toEqual({ id: job.id, ok: true });
+      expect(b.ok).toBe(false);
+      expect(await s.job(job.id)).toMatchObject({ state: 'succeeded', result: 'first' });
+    },
+  },
+  {
+    name: 'scope: a credential for other queues is forbidden on every write and changes nothing; an allowed item beside it still applies',
+    async run(s, ctx) {
+      const theirs = await claimNew(s, ctx);
+      const mine = await claimNew(s, ctx, { queue: ctx.otherQueue });
+      const t = await s.scoped([ctx.otherQueue]);
+      const before = await s.job(theirs.id);
+      const refused = expect.objectContaining({ id: theirs.id, ok: false, code: 'forbidden' });
+      const isForbidden = (e: unknown) => isDispatchError(e, 'forbidden');
+      expect(await t.heartbeat([ref(theirs), ref(mine)])).toEqual([refused, { id: mine.id, ok: true, cancelRequested: false }]);
+      expect(await t.complete({ ...ref(theirs), result: 'not yours' })).toEqual(refused);
+      expect(await t.fail({ ...ref(theirs), error: { message: 'not yours' }, retryable: false })).toEqual(refused);
+      expect(await t.release([ref(theirs)])).toEqual([refused]);
+      await expect(t.saveStep({ ...ref(theirs), name: 'not-yours', result: 1 })).rejects.toSatisfy(isForbidden);
+      await expect(t.loadSteps(ref(theirs))).rejects.toSatisfy(isForbidden);
+      await expect(t.progress({ ...ref(theirs), data: 1 })).rejects.toSatisfy(isForbidden);
+      // The child's queue is the credential's own: only the parent's queue refuses it.
+      await expect(t.enqueueChild({ ...ref(theirs), key: 'escape', job: { queue: ctx.otherQueue, task: 'conformance.child' } })).rejects.toSatisfy(isForbidden);
+      await expect(t.dequeue({ queues: [ctx.queue], max: 1, waitMs: EMPTY_WAIT_MS })).rejects.toSatisfy(isForbidden);
+      expect(await s.job(theirs.id)).toEqual(before);
+      expect(await s.transport.loadSteps(ref(theirs))).toEqual({});
+      expect(await t.complete({ ...ref(mine), result: 'mine' })).toEqual({ id: mine.id, ok: true });
+      expect(await s.job(mine.id)).toMatchObject({ state: 'succeeded', result: 'mine' });
+    },
+  },
+  {
+    name: 'values: a result PostgreSQL cannot store, sent beside a good one: the good lands; the bad is refused naming the field and its job ends failed',
+    async run(s, ctx) {
+      const good = await claimNew(s, ctx);
+      const bad = await claimNew(s, ctx);
+      const [a, b] = await Promise.all([
+        s.transport.complete({ ...ref(good), result: { ok: true } }),
+        s.transport.complete({ ...ref(bad), result: { body: 'GIF89a\u0000' } }),
+      ]);
+      expect(a).toEqual({ id: good.id, ok: true });
+      expect(b).toMatchObject({ id: bad.id, ok: false, code: 'invalid_request', details: { field: 'result.body', state: 'failed' } });
+      expect(await s.job(good.id)).toMatchObject({ state: 'succeeded', result: { ok: true } });
+      expect(await s.job(bad.id)).toMatchObject({ state: 'failed', result: null, lastError: { name: 'UnstorableResult', retryable: false, details: { field: 'result.body' } } });
+      const failing = await claimNew(s, ctx);
+      expect(await s.transport.fail({ ...ref(failing), error: { message: 'half a pair \ud800' }, retryable: true })).toMatchObject({
+        id: failing.id, ok: false, code: 'invalid_request', details: { field: 'error.message', state: 'failed' },
+      });
+      expect(await s.job(failing.id)).toMatchObject({ state: 'failed', lastError: { name: 'UnstorableError', retryable: false } });
+      const stepping = await claimNew(s, ctx);
+      const isInvalid = (e: unknown) => isDispatchError(e, 'invalid_request');
+      await expect(s.transport.saveStep({ ...ref(stepping), name: 'nul', result: 'a\u0000' })).rejects.toSatisfy(isInvalid);
+      await expect(s.transport.progress({ ...ref(stepping), data: ['\u0000'] })).rejects.toSatisfy(isInvalid);
+      expect(await s.transport.loadSteps(ref(stepping))).toEqual({});
+      expect((await s.job(stepping.id)).state).toBe('running');
+    },
+  },
+  {
     name: 'cancel: a heartbeat carries the cancel request; the holder\'s fail then records cancelled',
     async run(s, ctx) {
       const job = await claimNew(s, ctx);

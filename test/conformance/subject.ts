@@ -31,6 +31,11 @@ export interface SubjectFactory {
 
 export interface Subject {
   readonly transport: Transport;
+  /**
+   * The same control plane reached with a worker credential for `queues` only (a JWT over HTTP,
+   * the scoped control plane in-process): every write about a job elsewhere must be `forbidden`.
+   */
+  scoped(queues: string[]): Promise<Transport>;
   /** Enqueues a job, claimable at once (the public enqueue path). */
   enqueue(job: { queue: string; task?: string; payload?: unknown; maxAttempts?: number }): Promise<number>;
   /** The job as recorded now. */

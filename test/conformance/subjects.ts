@@ -8,6 +8,7 @@ import { Enqueuer } from '@pgdispatch/api/enqueue';
 import { JobEvents } from '@pgdispatch/api/job-events';
 import { Metrics } from '@pgdispatch/api/metrics';
 import { WorkerPresence } from '@pgdispatch/api/worker-presence';
+import { mintWorkerToken } from '@pgdispatch/api/tokens';
 import { silentLogger } from '@pgdispatch/core/log';
 import type { Transport } from '@pgdispatch/core/transport';
 import { jobCancel, jobGet } from '@pgdispatch/engine/queries/job-admin';
@@ -21,9 +22,12 @@ import type { JobView, Subject, SubjectFactory } from './subject.js';
 
 const LEASE_MS = 30_000;
 const WORKER_KEY = 'conformance-worker-key-0123456789';
+const TOKEN_SECRET = 'conformance-token-secret-0123456789abcdef';
 
 /** The real control plane (dispatcher, batcher, engine) on a fresh database; `wrap` picks how it is reached. */
-async function postgresSubject(wrap: (api: ApiSide, db: TestDatabase) => Promise<{ transport: Transport; close(): Promise<void> }>): Promise<Subject> {
+async function postgresSubject(
+  wrap: (api: ApiSide, db: TestDatabase) => Promise<{ transport: Transport; scoped(queues: string[]): Promise<Transport>; close(): Promise<void> }>,
+): Promise<Subject> {
   const db = await createTestDatabase();
   const dispatcher = new Dispatcher({ sql: db.sql, leaseMs: LEASE_MS, batchMax: 100, pollIntervalMs: 100, log: silentLogger });
   await dispatcher.start();
@@ -34,6 +38,7 @@ async function postgresSubject(wrap: (api: ApiSide, db: TestDatabase) => Promise
   const reached = await wrap({ control, enqueuer, presence, metrics }, db);
   return {
     transport: reached.transport,
+    scoped: (queues) => reached.scoped(queues),
     enqueue: async (job) => (await jobEnqueue(db.sql, { task: 'conformance.task', ...job })).job.id,
     job: async (id): Promise<JobView> => {
       const j = await jobGet(db.sql, { id });
@@ -70,7 +75,7 @@ export const subjects: SubjectFactory[] = [
   {
     name: 'in-process control plane (role all)',
     postgres: true,
-    start: () => postgresSubject(async ({ control }) => ({ transport: control, close: async () => {} })),
+    start: () => postgresSubject(async ({ control }) => ({ transport: control, scoped: async (queues) => control.scoped(queues), close: async () => {} })),
   },
   {
     name: 'HttpTransport → createApp over HTTP (role worker)',
@@ -80,15 +85,22 @@ export const subjects: SubjectFactory[] = [
         const events = new JobEvents(db.sql, silentLogger);
         const app = createApp({
           sql: db.sql, ...api, events, log: silentLogger, version: 'conformance', role: 'api', listenQueues: [],
-          apiKeys: [], workerKeys: [{ secret: WORKER_KEY, queues: '*' }], bodyLimitBytes: 4_194_304, dequeueMaxWaitMs: 30_000,
+          apiKeys: [], workerKeys: [{ secret: WORKER_KEY, queues: '*' }], workerTokenSecret: TOKEN_SECRET, bodyLimitBytes: 4_194_304, dequeueMaxWaitMs: 30_000,
         });
         const { server, url } = await listen(app.fetch);
         // No retries: a conformance failure should show the first answer, not a retried one.
         const transport = new HttpTransport({ apiUrl: url, token: WORKER_KEY, retry: { attempts: 1 } });
+        const extra: HttpTransport[] = [];
         return {
           transport,
+          scoped: async (queues) => {
+            const t = new HttpTransport({ apiUrl: url, token: await mintWorkerToken({ secret: TOKEN_SECRET, queues, ttlSeconds: 600 }), retry: { attempts: 1 } });
+            extra.push(t);
+            return t;
+          },
           close: async () => {
             await transport.close();
+            for (const t of extra) await t.close();
             await new Promise<void>((resolve) => {
               server.close(() => resolve());
               (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
@@ -111,6 +123,7 @@ export const subjects: SubjectFactory[] = [
       };
       return {
         transport: fake,
+        scoped: async (queues) => fake.scoped(queues),
         enqueue: async (job) => fake.push({ task: job.task ?? 'conformance.task', queue: job.queue, payload: job.payload, ...(job.maxAttempts !== undefined && { maxAttempts: job.maxAttempts }) })[0]!.id,
         job: async (id) => get(id),
         cancel: async (id) => fake.cancel(id),

@@ -92,7 +92,7 @@ const ROWS: Row[] = [
   { method: 'POST', route: '/v1/queues/{name}/resume', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/policy/resume' }) },
   { method: 'GET', route: '/v1/queues/{name}/stats', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/stats' }) },
 
-  { method: 'POST', route: INTERNAL_ROUTES.dequeue, kind: 'internal', setup: async () => (await jobIn('queued'), { path: INTERNAL_ROUTES.dequeue, body: { queues: ['mine'], max: 1, waitMs: 0 } }) },
+  { method: 'POST', route: INTERNAL_ROUTES.dequeue, kind: 'internal', setup: async () => (await jobIn('queued'), { path: INTERNAL_ROUTES.dequeue, body: { queues: ['mine'], max: 1, waitMs: 2_000 } }) },
   { method: 'POST', route: INTERNAL_ROUTES.heartbeat, kind: 'internal', setup: async () => ({ path: INTERNAL_ROUTES.heartbeat, body: { items: [ref(await running())] } }) },
   { method: 'POST', route: INTERNAL_ROUTES.release, kind: 'internal', setup: async () => ({ path: INTERNAL_ROUTES.release, body: { items: [ref(await running())] } }) },
   { method: 'POST', route: INTERNAL_ROUTES.complete, kind: 'internal', setup: async () => withJob('complete', { result: 1 }) },
@@ -117,6 +117,13 @@ const snapshot = async () => JSON.stringify(await db.sql`
   select (select coalesce(json_agg(j order by j.id), '[]') from jobs j) as jobs,
          (select coalesce(json_agg(s order by s.job_id, s.name), '[]') from job_steps s) as steps,
          (select coalesce(json_agg(q order by q.name), '[]') from queues q) as queues`);
+
+/** The snapshot 50 ms later (equal to `prev` when nothing is still writing). */
+async function settle(prev: string): Promise<string> {
+  await new Promise((r) => setTimeout(r, 50));
+  const now = await snapshot();
+  return now === prev ? prev : now;
+}
 
 async function call(method: string, path: string, token: string | undefined, body: unknown): Promise<{ status: number; json: Record<string, unknown> | null }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -170,7 +177,10 @@ describe('auth matrix: every route × every credential', () => {
         const want = expected(column, row.kind);
         const before = await snapshot();
         const res = await call(row.method, fixture.path, credential(column, row.kind, row.scope), fixture.body);
-        const after = await snapshot();
+        let after = await snapshot();
+        // A valid call may leave work behind its answer (a claim released after the reply): let the
+        // database settle, so the next cell's "before" is really before it.
+        if (want === 'ok') for (let i = 0; i < 20 && after !== (await settle(after)); i++) after = await snapshot();
         const ok = res.status >= 200 && res.status < 300 && !(Array.isArray(res.json?.items) && (res.json.items as { ok?: boolean }[]).some((i) => i.ok === false));
         const got = ok ? 'ok' : res.status === 200 && allItemsRefused(res.json, 'forbidden') ? '403' : String(res.status);
         cells.push({ route: `${row.method} ${row.route}`, column, want: String(want), got, dbChanged: before !== after });

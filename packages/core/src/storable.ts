@@ -10,6 +10,8 @@
  *   levels failed with the default max_stack_depth of 2 MB, 3,000 were stored).
  */
 
+import type { JobError } from './types.js';
+
 /** Deepest JSON nesting accepted (arrays and objects), well under PostgreSQL's stack limit. */
 export const MAX_JSON_DEPTH = 1_000;
 
@@ -98,4 +100,17 @@ export function toStorableJson(
   }
   const bad = unstorableJson(json, field);
   return bad ? { bad: { code: 'invalid_request', ...bad } } : { json };
+}
+
+/**
+ * The error recorded in place of a result or error that could not be stored: says which field
+ * held what (docs/architecture.md §4.1). The job ends failed, non-retryable: a re-run would most
+ * likely produce the same value again.
+ */
+export function unstorableError(what: 'result' | 'error', bad: Unstorable): JobError {
+  return {
+    name: what === 'result' ? 'UnstorableResult' : 'UnstorableError',
+    message: `the job's ${what} could not be stored: ${bad.field} ${bad.problem}`,
+    details: { field: bad.field, problem: bad.problem },
+  };
 }

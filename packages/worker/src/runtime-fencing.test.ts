@@ -85,7 +85,6 @@ describe('worker runtime and the fencing rule', () => {
     class RefusingTransport extends FakeTransport {
       override async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
         completes++;
-        this.leases.delete(item.id);
         return { id: item.id, ok: false, code: 'invalid_request', message: 'result contains U+0000 (NUL) at offset 0; the job was recorded failed', details: { field: 'result', state: 'failed' } };
       }
     }

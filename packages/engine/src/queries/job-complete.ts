@@ -1,9 +1,9 @@
-import { toStorableJson } from '@pgdispatch/core/storable';
+import { toStorableJson, unstorableError } from '@pgdispatch/core/storable';
 import type { ItemRefusal, LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 import { answerPerItem, fencedCtes, firstOfEach, leaseKey, scopeParam, splitRows, type QueueScope } from './fenced.js';
-import { jobFailMany, unstorableError, type FailItem } from './job-fail.js';
+import { jobFailMany, type FailItem } from './job-fail.js';
 
 export interface CompleteItem extends LeaseRef {
   result?: unknown;

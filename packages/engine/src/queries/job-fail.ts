@@ -1,5 +1,5 @@
 import { backoffDelayMs } from '@pgdispatch/core/backoff';
-import { toStorableJson, type Unstorable } from '@pgdispatch/core/storable';
+import { toStorableJson, unstorableError, type Unstorable } from '@pgdispatch/core/storable';
 import type { ItemRefusal, LeaseRef } from '@pgdispatch/core/transport';
 import type { JobError, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
@@ -21,15 +21,6 @@ export interface FailItem extends LeaseRef {
 
 /** The Transport's FailReply plus the retry time (the control plane does not forward it). */
 export type FailOutcome = { id: number; ok: true; state: JobState; runAt: Date | null } | ItemRefusal;
-
-/** The error recorded in place of a value PostgreSQL cannot store: says which field held what. */
-export function unstorableError(what: 'result' | 'error', bad: Unstorable): JobError {
-  return {
-    name: what === 'result' ? 'UnstorableResult' : 'UnstorableError',
-    message: `the job's ${what} could not be stored: ${bad.field} ${bad.problem}`,
-    details: { field: bad.field, problem: bad.problem },
-  };
-}
 
 /**
  * Records failures, fenced per item by (id, lease token) and scoped to `queues` (fenced.ts). Each

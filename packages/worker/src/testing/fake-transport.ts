@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DispatchError, leaseLost } from '@pgdispatch/core/errors';
-import { leaseLostItem, type ChildJob, type DequeueRequest, type FailReply, type HeartbeatReply, type LeaseOutcome, type LeaseRef, type Transport } from '@pgdispatch/core/transport';
+import { toStorableJson, unstorableError, unstorableText, type Unstorable } from '@pgdispatch/core/storable';
+import { leaseLostItem, type ChildJob, type DequeueRequest, type FailReply, type HeartbeatReply, type ItemRefusal, type LeaseOutcome, type LeaseRef, type Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob, JobError, JobState } from '@pgdispatch/core/types';
 
 export interface FakeJobInput {
@@ -159,6 +160,9 @@ export class FakeTransport implements Transport {
   async complete(item: LeaseRef & { result?: unknown }): Promise<LeaseOutcome> {
     const j = this.#held(item);
     if (!j) return leaseLostItem(item.id);
+    // As the engine does (docs/architecture.md §4.1): a result PostgreSQL could not store ends the job failed.
+    const checked = toStorableJson(item.result, 'result');
+    if ('bad' in checked) return this.#unstorable(j, 'result', checked.bad);
     j.result = item.result ?? null;
     this.#finish(j, 'succeeded');
     this.completed.set(item.id, item.result);
@@ -168,6 +172,8 @@ export class FakeTransport implements Transport {
   async fail(item: LeaseRef & { error: JobError; retryable: boolean }): Promise<FailReply> {
     const j = this.#held(item);
     if (!j) return leaseLostItem(item.id);
+    const checked = toStorableJson(item.error, 'error');
+    if ('bad' in checked) return this.#unstorable(j, 'error', checked.bad);
     j.lastError = { ...item.error, retryable: item.retryable };
     if (j.cancelRequested) this.#finish(j, 'cancelled');
     else if (item.retryable && j.attempt < j.maxAttempts) this.#wait(j, 'retry_waiting', this.#retryDelayMs);
@@ -198,6 +204,7 @@ export class FakeTransport implements Transport {
 
   async saveStep(ref: LeaseRef & { name: string; result: unknown }): Promise<void> {
     this.#assertHeld(ref);
+    this.#assertStorable(ref.result, 'result', ref.name);
     const steps = this.steps.get(ref.id) ?? {};
     if (!Object.hasOwn(steps, ref.name)) steps[ref.name] = ref.result; // the first result recorded wins
     this.steps.set(ref.id, steps);
@@ -205,6 +212,7 @@ export class FakeTransport implements Transport {
 
   async progress(ref: LeaseRef & { data: unknown }): Promise<void> {
     this.#assertHeld(ref);
+    this.#assertStorable(ref.data, 'data');
     this.progressEvents.push({ id: ref.id, data: ref.data });
   }
 
@@ -217,6 +225,60 @@ export class FakeTransport implements Transport {
     child!.runAt = Date.now() + (ref.job.delayMs ?? 0);
     this.children.push({ parentId: ref.id, key: ref.key, job: ref.job, id: child!.id });
     return { jobId: child!.id, created: true };
+  }
+
+  /**
+   * This control plane as seen through a worker credential for `queues`: every write about a job
+   * in another queue is refused `forbidden` (per item in batches) and changes nothing.
+   */
+  scoped(queues: readonly string[]): Transport {
+    const inScope = (id: number) => {
+      const j = this.#jobs.get(id);
+      return j === undefined || queues.includes(j.queue);
+    };
+    const refuse = (id: number): ItemRefusal => ({ id, ok: false, code: 'forbidden', message: `job ${id} is in a queue this credential may not touch` });
+    const check = (id: number) => {
+      if (!inScope(id)) throw new DispatchError('forbidden', `job ${id} is in a queue this credential may not touch`, { details: { id } });
+    };
+    const perItem = async <O>(items: LeaseRef[], run: (allowed: LeaseRef[]) => Promise<O[]>): Promise<(O | ItemRefusal)[]> => {
+      const done = await run(items.filter((i) => inScope(i.id)));
+      let k = 0;
+      return items.map((i) => (inScope(i.id) ? (done[k++] as O) : refuse(i.id)));
+    };
+    return {
+      dequeue: async (req) => {
+        const denied = req.queues === '*' ? [] : req.queues.filter((q) => !queues.includes(q));
+        if (denied.length > 0) throw new DispatchError('forbidden', `this worker credential may not pull ${denied.join(', ')}`, { details: { denied } });
+        return this.dequeue({ ...req, queues: req.queues === '*' ? [...queues] : req.queues });
+      },
+      heartbeat: (items) => perItem(items, (a) => this.heartbeat(a)),
+      release: (items) => perItem(items, (a) => this.release(a)),
+      complete: async (item) => (inScope(item.id) ? this.complete(item) : refuse(item.id)),
+      fail: async (item) => (inScope(item.id) ? this.fail(item) : refuse(item.id)),
+      loadSteps: async (ref) => (check(ref.id), this.loadSteps(ref)),
+      saveStep: async (ref) => (check(ref.id), this.saveStep(ref)),
+      progress: async (ref) => (check(ref.id), this.progress(ref)),
+      enqueueChild: async (ref) => {
+        check(ref.id);
+        if (!queues.includes(ref.job.queue)) throw new DispatchError('forbidden', `this worker credential may not pull ${ref.job.queue}`, { details: { denied: [ref.job.queue] } });
+        return this.enqueueChild(ref);
+      },
+    };
+  }
+
+  /** Records the stand-in failure for a value that could not be stored, and the item's refusal. */
+  #unstorable(j: FakeJob, what: 'result' | 'error', bad: Unstorable & { code: 'invalid_request' | 'payload_too_large' }): ItemRefusal {
+    j.lastError = { ...unstorableError(what, bad), retryable: false };
+    this.#finish(j, j.cancelRequested ? 'cancelled' : 'failed');
+    this.failed.set(j.id, { error: j.lastError, retryable: false });
+    const { code, field, problem } = bad;
+    return { id: j.id, ok: false, code, message: `${field} ${problem}; the job was recorded ${j.state}`, details: { field, problem, state: j.state } };
+  }
+
+  #assertStorable(value: unknown, field: string, name?: string): void {
+    const checked = toStorableJson(value ?? null, field);
+    const bad = (name === undefined ? null : unstorableText(name, 'name')) ?? ('bad' in checked ? checked.bad : null);
+    if (bad) throw new DispatchError('invalid_request', `${bad.field} ${bad.problem}`, { details: { field: bad.field, problem: bad.problem } });
   }
 
   #nextId(): number {
