@@ -7,7 +7,9 @@ import { silentLogger } from '../../packages/core/src/log.js';
 import { mintWorkerToken } from '../../packages/api/src/tokens.js';
 import { ControlPlane } from '../../packages/api/src/control-plane.js';
 import { Dispatcher } from '../../packages/api/src/dispatcher.js';
+import { Enqueuer } from '../../packages/api/src/enqueue.js';
 import { Metrics } from '../../packages/api/src/metrics.js';
+import { WorkerPresence } from '../../packages/api/src/worker-presence.js';
 import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
 import { claimOne, insertJob } from '../../packages/engine/src/testing/factories.js';
 import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
@@ -127,8 +129,10 @@ describe('values PostgreSQL cannot store, over HTTP', () => {
 
 describe('a NUL result beside a good one, in-process (the ControlPlane as Transport)', () => {
   it('coalesced into one batch, the good completion lands and the bad one is refused and recorded failed', async () => {
+    const metrics = new Metrics();
     const control = new ControlPlane({
-      sql: db.sql, metrics: new Metrics(), leaseMs: 30_000, maxPayloadBytes: 4096,
+      sql: db.sql, metrics, leaseMs: 30_000, maxPayloadBytes: 4096, presence: new WorkerPresence(),
+      enqueuer: new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: 4096 }),
       dispatcher: new Dispatcher({ sql: db.sql, leaseMs: 30_000, batchMax: 10, pollIntervalMs: 1_000, log: silentLogger }),
     });
     const good = await running('qa');
