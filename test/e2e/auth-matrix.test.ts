@@ -93,6 +93,7 @@ const ROWS: Row[] = [
   { method: 'POST', route: '/v1/queues/{name}/pause', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/policy/pause' }) },
   { method: 'POST', route: '/v1/queues/{name}/resume', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/policy/resume' }) },
   { method: 'GET', route: '/v1/queues/{name}/stats', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/stats' }) },
+  { method: 'GET', route: '/v1/queues/{name}/events', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/events' }) },
   { method: 'GET', route: '/v1/jobs/{id}/steps', kind: 'public', scope: 'read', setup: async () => ({ path: `/v1/jobs/${(await running()).id}/steps` }) },
   { method: 'GET', route: '/v1/stats/queues', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/stats/queues' }) },
   { method: 'GET', route: '/v1/stats/throughput', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/stats/throughput' }) },
@@ -137,6 +138,11 @@ async function call(method: string, path: string, token: string | undefined, bod
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${server.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  // An event stream may stay open (a queue's stream never ends): its status is the answer.
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, json: null };
+  }
   const text = await res.text();
   let json: Record<string, unknown> | null = null;
   try {
