@@ -94,6 +94,11 @@ const ROWS: Row[] = [
   { method: 'POST', route: '/v1/queues/{name}/resume', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/policy/resume' }) },
   { method: 'GET', route: '/v1/queues/{name}/stats', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/stats' }) },
   { method: 'GET', route: '/v1/queues/{name}/events', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/events' }) },
+  ...(['retry', 'cancel', 'delete'] as const).map((op): Row => ({
+    method: 'POST', route: `/v1/jobs/bulk/${op}`, kind: 'public', scope: 'admin',
+    setup: async () => (await insertJob(db.sql, { queue: 'bulkq', state: op === 'cancel' ? 'queued' : 'failed' }), { path: `/v1/jobs/bulk/${op}`, body: { queue: 'bulkq', limit: 5 } }),
+  })),
+  { method: 'POST', route: '/v1/queues/{name}/redrive', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/mine/redrive', body: { limit: 5 } }) },
   { method: 'GET', route: '/v1/jobs/{id}/steps', kind: 'public', scope: 'read', setup: async () => ({ path: `/v1/jobs/${(await running()).id}/steps` }) },
   { method: 'GET', route: '/v1/stats/queues', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/stats/queues' }) },
   { method: 'GET', route: '/v1/stats/throughput', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/stats/throughput' }) },
