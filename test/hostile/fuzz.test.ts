@@ -102,4 +102,21 @@ describe('fuzzing every route', () => {
     expectClean({ ...stats, requests: Math.max(stats.requests, MIN_REQUESTS) });
     expect(stats.requests).toBeGreaterThanOrEqual(Math.min(Math.ceil(RUNS / 4), 60));
   }, 120_000);
+
+  it('a result nested 50,000 levels deep is a 400, not a 500 (found by npm run chaos)', async () => {
+    const lease = target.leases.at(-1)!;
+    let open = '';
+    let close = '';
+    for (let i = 0; i < 50_000; i++) {
+      open += i % 2 === 0 ? '[' : '{"k":';
+      close = (i % 2 === 0 ? ']' : '}') + close;
+    }
+    const res = await fetch(`${server.url}/internal/v1/jobs/${lease.id}/complete`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${WORKER_KEY}`, 'content-type': 'application/json' },
+      body: `{"leaseToken":"${lease.leaseToken}","result":${open}"x"${close}}`,
+    });
+    expect(res.status).toBeLessThan(500);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
+  });
 });
