@@ -65,3 +65,21 @@ export const jobEvents = pgTable('job_events', {
   data: jsonb('data').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+export const schedules = pgTable('schedules', {
+  name: text('name').primaryKey(),
+  cron: text('cron').notNull(),
+  timeZone: text('time_zone').notNull().default('UTC'),
+  queue: text('queue').notNull(),
+  task: text('task').notNull(),
+  payload: jsonb('payload').notNull().default(sql`'{}'::jsonb`),
+  priority: smallint('priority').notNull().default(0),
+  maxAttempts: integer('max_attempts'),
+  enabled: boolean('enabled').notNull().default(true),
+  catchUp: text('catch_up').notNull().default('latest'),
+  nextRunAt: timestamp('next_run_at', { withTimezone: true }).notNull(),
+  lastTickAt: timestamp('last_tick_at', { withTimezone: true }),
+  lastJobId: bigint('last_job_id', { mode: 'number' }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
