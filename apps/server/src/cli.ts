@@ -5,6 +5,7 @@ import { DispatchError } from '@pgdispatch/core/errors';
 import { PgDispatchClient } from '@pgdispatch/client/client';
 import { mintWorkerToken } from '@pgdispatch/api/tokens';
 import { createJsonLogger } from '@pgdispatch/core/log';
+import { scheduleCommands } from './cli-schedules.js';
 import { cliDefaults, loadConfig, loadTokenSecret } from './config.js';
 import { openDatabase } from './database.js';
 import { startServer } from './serve.js';
@@ -181,6 +182,7 @@ function buildProgram(): Command {
   queues.command('pause <name>').action(async (name: string, _o: unknown, cmd: Command) => print(await client(cmd).pauseQueue(name)));
   queues.command('resume <name>').action(async (name: string, _o: unknown, cmd: Command) => print(await client(cmd).resumeQueue(name)));
   queues.command('stats <name>').action(async (name: string, _o: unknown, cmd: Command) => print(await client(cmd).queueStats(name)));
+  scheduleCommands(program, client, print);
   return program;
 }
 

@@ -11,6 +11,7 @@ import { Enqueuer } from '@pgdispatch/api/enqueue';
 import { Dispatcher } from '@pgdispatch/api/dispatcher';
 import { JobEvents } from '@pgdispatch/api/job-events';
 import { Metrics } from '@pgdispatch/api/metrics';
+import { Scheduler } from '@pgdispatch/api/scheduler';
 import { healthRoutes } from '@pgdispatch/api/routes/health';
 import { WorkerPresence } from '@pgdispatch/api/worker-presence';
 import { errorHandler, notFoundHandler } from '@pgdispatch/api/errors';
@@ -116,6 +117,10 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       phases.dispatch.push(() => dispatcher.stop());
       const maintenance = startMaintenance({ sql: db.sql, config, log });
       phases.background.push(() => maintenance.stop());
+      // Every api/all process runs the scheduler; the row lock per schedule makes that safe.
+      const scheduler = new Scheduler({ sql: db.sql, intervalMs: config.SCHEDULER_INTERVAL_MS, graceMs: config.SCHEDULER_GRACE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, log, metrics });
+      scheduler.start();
+      phases.background.push(() => scheduler.stop());
       const events = new JobEvents({ sql: db.sql, listenSql: db.listenSql, log, onFetch: () => metrics.eventFetches.inc() });
       // LISTEN before serving: streams then never wait for it (and a failure shows at start).
       await events.start();
@@ -142,6 +147,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         dashboardDir,
         sseKeepAliveMs: config.SSE_KEEPALIVE_MS,
         databaseOutageGraceMs: config.DATABASE_OUTAGE_GRACE_MS,
+        maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
       });
       if (plan.executes) executor = await startExecutor({ config, plan, log, metrics: workerMetrics(registry), transport: control, ...(tasks ? { tasks } : {}) });
     } else {

@@ -19,6 +19,7 @@ import { publicJobRoutes } from './routes/public-jobs.js';
 import { publicQueueRoutes } from './routes/public-queues.js';
 import { publicStatsRoutes, whoamiRoute } from './routes/public-stats.js';
 import { dashboardRoutes } from './routes/dashboard.js';
+import { publicScheduleRoutes } from './routes/public-schedules.js';
 import type { WorkerPresence } from './worker-presence.js';
 
 export interface AppDeps {
@@ -47,6 +48,8 @@ export interface AppDeps {
   sseKeepAliveMs?: number;
   /** /readyz stays 200 through a database outage this long, in ms (see HealthDeps). */
   databaseOutageGraceMs?: number;
+  /** Largest schedule payload, in bytes (MAX_PAYLOAD_BYTES; default 262144). */
+  maxPayloadBytes?: number;
 }
 
 /** The api tier's HTTP app, built from explicit dependencies (no globals), so tests run it for real. */
@@ -85,6 +88,7 @@ export function createApp(deps: AppDeps): Hono {
   v1.route('/', publicJobRoutes({ sql: deps.sql, enqueuer: deps.enqueuer, streams }));
   v1.route('/', publicQueueRoutes({ sql: deps.sql, streams, metrics: deps.metrics }));
   v1.route('/', publicStatsRoutes({ sql: deps.sql, presence: deps.presence }));
+  v1.route('/', publicScheduleRoutes({ sql: deps.sql, maxPayloadBytes: deps.maxPayloadBytes ?? 262_144 }));
   app.route('/v1', v1);
 
   const internal = new Hono<{ Variables: AuthVariables }>();

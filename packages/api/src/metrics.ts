@@ -8,6 +8,12 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export class Metrics {
   readonly registry = new Registry();
   readonly enqueued = new Counter({ name: 'pgdispatch_jobs_enqueued_total', help: 'Jobs enqueued (created)', labelNames: ['queue'], registers: [this.registry] });
+  readonly scheduleTicks = new Counter({
+    name: 'pgdispatch_schedule_ticks_total',
+    help: 'Schedule ticks by outcome: fired (on time), late (missed, fired by the catch-up policy), skipped (missed, dropped by it)',
+    labelNames: ['schedule', 'outcome'],
+    registers: [this.registry],
+  });
   readonly completed = new Counter({ name: 'pgdispatch_jobs_completed_total', help: 'Job results by outcome', labelNames: ['queue', 'outcome'], registers: [this.registry] });
   readonly runDuration = new Histogram({
     name: 'pgdispatch_job_run_duration_seconds',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { scheduleCreateBody, schedulePatchBody } from './schedule-schemas.js';
 import { bulkBody, enqueueBatchBody, enqueueBody, listJobsQuery, queuePolicyBody, redriveBody, throughputQuery } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
@@ -47,6 +48,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/queues/{name}/redrive': { post: { summary: 'Send dead-lettered jobs of this queue back to the queues they failed in; { count }', parameters: [name], requestBody: json(redriveBody), responses: { 200: { description: '{ count }' }, ...errors } } },
       '/v1/queues/{name}/events': { get: { summary: 'Server-sent events of every job of the queue: replay after Last-Event-ID, then live', parameters: [name, ...resume], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
       '/v1/queues/{name}/stats': { get: { summary: 'Counts by state, oldest waiting age', parameters: [name], responses: { 200: { description: '{ stats }' }, ...errors } } },
+      '/v1/schedules': {
+        get: { summary: 'List schedules by name', parameters: [{ name: 'queue', in: 'query', required: false, schema: { type: 'string' } }], responses: { 200: { description: '{ schedules }' }, ...errors } },
+        post: { summary: 'Create a schedule (409 if the name exists)', requestBody: json(scheduleCreateBody), responses: { 201: { description: '{ schedule }' }, ...errors } },
+      },
+      '/v1/schedules/{name}': {
+        get: { summary: 'Get a schedule', parameters: [name], responses: { 200: { description: '{ schedule }' }, ...errors } },
+        patch: { summary: 'Change the given fields (a new cron or zone restarts from now)', parameters: [name], requestBody: json(schedulePatchBody), responses: { 200: { description: '{ schedule }' }, ...errors } },
+        delete: { summary: 'Delete a schedule (its jobs stay)', parameters: [name], responses: { 200: { description: '{ schedule }' }, ...errors } },
+      },
+      '/v1/schedules/{name}/pause': { post: { summary: 'Pause a schedule', parameters: [name], responses: { 200: { description: '{ schedule }' }, ...errors } } },
+      '/v1/schedules/{name}/resume': { post: { summary: 'Resume a schedule from now (paused ticks are not caught up)', parameters: [name], responses: { 200: { description: '{ schedule }' }, ...errors } } },
     },
   };
 }

@@ -9,6 +9,7 @@
  */
 import type { JobError, JobState, QueuePolicy, Job } from '@pgdispatch/core/types';
 import { readEventStream, type WireJobEvent } from './events.js';
+import type { CatchUpPolicy, Schedule } from '@pgdispatch/core/schedule';
 import { requestJson } from './retry-fetch.js';
 import type { FetchLike, JsonRequest, RetryOptions } from './retry-fetch.js';
 
@@ -82,6 +83,45 @@ export interface QueueStats {
   counts: Record<JobState, number>;
   /** Seconds the oldest runnable waiting job has waited past its runAt (0 when none). */
   oldestWaitingSeconds: number;
+}
+
+/** POST /v1/schedules body: a cron expression (5 fields, or 6 with seconds first) read in `timeZone`. */
+export interface ScheduleInput {
+  name: string;
+  cron: string;
+  /** IANA time zone (default UTC). */
+  timeZone?: string;
+  queue: string;
+  task: string;
+  payload?: unknown;
+  priority?: number;
+  /** null = the queue default. */
+  maxAttempts?: number | null;
+  /** Default true. */
+  enabled?: boolean;
+  /** Ticks missed while no api pod ran: all (the newest 100), latest (default), none. */
+  catchUp?: CatchUpPolicy;
+}
+
+/** PATCH /v1/schedules/:name body: only the fields given change. */
+export type SchedulePatch = Partial<Omit<ScheduleInput, 'name'>>;
+
+type WireSchedule = Omit<Schedule, 'nextRunAt' | 'lastTickAt' | 'createdAt' | 'updatedAt'> & {
+  nextRunAt: string;
+  lastTickAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+
+/** Converts a wire schedule into core's Schedule shape (Date objects). */
+export function scheduleFromWire(w: WireSchedule): Schedule {
+  return {
+    ...w,
+    nextRunAt: new Date(w.nextRunAt),
+    lastTickAt: w.lastTickAt === null ? null : new Date(w.lastTickAt),
+    createdAt: new Date(w.createdAt),
+    updatedAt: new Date(w.updatedAt),
+  };
 }
 
 /** A job as it travels over JSON: dates are ISO strings. */
@@ -220,6 +260,42 @@ export class PgDispatchClient {
   /** GET /v1/queues/:name/stats */
   async queueStats(name: string): Promise<QueueStats> {
     return (await this.#send<{ stats: QueueStats }>('GET', `/v1/queues/${seg(name)}/stats`)).stats;
+  }
+
+  /** GET /v1/schedules — by name, optionally only one queue's. */
+  async listSchedules(filter: { queue?: string } = {}): Promise<Schedule[]> {
+    const qs = filter.queue === undefined ? '' : `?queue=${seg(filter.queue)}`;
+    return (await this.#send<{ schedules: WireSchedule[] }>('GET', `/v1/schedules${qs}`)).schedules.map(scheduleFromWire);
+  }
+
+  /** GET /v1/schedules/:name */
+  async getSchedule(name: string): Promise<Schedule> {
+    return scheduleFromWire((await this.#send<{ schedule: WireSchedule }>('GET', `/v1/schedules/${seg(name)}`)).schedule);
+  }
+
+  /** POST /v1/schedules — 409 conflict when the name exists (so a retried create is safe to repeat). */
+  async createSchedule(input: ScheduleInput): Promise<Schedule> {
+    return scheduleFromWire((await this.#send<{ schedule: WireSchedule }>('POST', '/v1/schedules', { body: input })).schedule);
+  }
+
+  /** PATCH /v1/schedules/:name — a new cron or time zone restarts the schedule from now. */
+  async updateSchedule(name: string, patch: SchedulePatch): Promise<Schedule> {
+    return scheduleFromWire((await this.#send<{ schedule: WireSchedule }>('PATCH', `/v1/schedules/${seg(name)}`, { body: patch, idempotent: true })).schedule);
+  }
+
+  /** DELETE /v1/schedules/:name — returns the deleted schedule; jobs it enqueued stay. */
+  async deleteSchedule(name: string): Promise<Schedule> {
+    return scheduleFromWire((await this.#send<{ schedule: WireSchedule }>('DELETE', `/v1/schedules/${seg(name)}`)).schedule);
+  }
+
+  /** POST /v1/schedules/:name/pause — no tick fires until resumed. */
+  async pauseSchedule(name: string): Promise<Schedule> {
+    return scheduleFromWire((await this.#send<{ schedule: WireSchedule }>('POST', `/v1/schedules/${seg(name)}/pause`, { idempotent: true })).schedule);
+  }
+
+  /** POST /v1/schedules/:name/resume — the next tick is the first after now; paused ticks are not caught up. */
+  async resumeSchedule(name: string): Promise<Schedule> {
+    return scheduleFromWire((await this.#send<{ schedule: WireSchedule }>('POST', `/v1/schedules/${seg(name)}/resume`, { idempotent: true })).schedule);
   }
 
   async #send<T>(method: JsonRequest['method'], path: string, extra: { body?: unknown; idempotent?: boolean; signal?: AbortSignal | undefined } = {}): Promise<T> {

@@ -30,7 +30,7 @@ export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({ attempts: 5
 export type FetchLike = typeof fetch;
 
 export interface JsonRequest {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   /** Serialized with JSON.stringify; omitted when undefined. */

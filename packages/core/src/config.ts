@@ -170,6 +170,10 @@ export const configSchema = z.object({
   POLL_INTERVAL_MS: int(1_000, 10),
   /** How often expired leases are reaped, in ms (default 5000). */
   REAPER_INTERVAL_MS: int(5_000, 100),
+  /** How often the scheduler loop of an api/all process looks for due schedules, in ms (default 1000). */
+  SCHEDULER_INTERVAL_MS: int(1_000, 10),
+  /** A schedule tick later than this, in ms, is missed and follows the schedule's catch-up policy (default 60000). */
+  SCHEDULER_GRACE_MS: int(60_000, 0),
   /** Default retention of succeeded/cancelled jobs in seconds (default 86400). */
   RETENTION_SECONDS: int(86_400, 0),
   /** Retention of failed jobs in seconds (default 604800). */
