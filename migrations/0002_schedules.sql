@@ -1,7 +1,7 @@
 -- Recurring jobs. Every api/all process runs the scheduler loop; a due tick is claimed with
 -- `for update skip locked` on its row, enqueued with the idempotency key
 -- `schedule:<name>:<tick ISO time>` and next_run_at advanced in the same transaction, so many
--- pods never fire a tick twice and a crash before commit leaves the tick due (architecture §14).
+-- pods never fire a tick twice and a crash before commit leaves the tick due (docs/architecture.md, "Scheduler").
 create table schedules (
   name         text primary key check (name ~ '^[a-z0-9][a-z0-9._-]{0,63}$'),
   -- 5 fields, or 6 with seconds first; validated by croner before it is stored

@@ -23,7 +23,7 @@ export interface SchedulerOptions {
  * The scheduler loop that every api/all process runs. It holds no state about schedules: each
  * round claims due schedules one transaction at a time with `scheduleTick` (row lock, skip
  * locked, idempotency key per tick), so any number of processes can run it side by side and a
- * tick fires once however many there are (docs/architecture.md §14).
+ * tick fires once however many there are (docs/architecture.md §16).
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
