@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { scheduleCreateBody, schedulePatchBody } from './schedule-schemas.js';
+import { listSchedulesQuery, scheduleCreateBody, schedulePatchBody } from './schedule-schemas.js';
 import { bulkBody, enqueueBatchBody, enqueueBody, listJobsQuery, queuePolicyBody, redriveBody, throughputQuery } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
@@ -49,7 +49,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/queues/{name}/events': { get: { summary: 'Server-sent events of every job of the queue: replay after Last-Event-ID, then live', parameters: [name, ...resume], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
       '/v1/queues/{name}/stats': { get: { summary: 'Counts by state, oldest waiting age', parameters: [name], responses: { 200: { description: '{ stats }' }, ...errors } } },
       '/v1/schedules': {
-        get: { summary: 'List schedules by name', parameters: [{ name: 'queue', in: 'query', required: false, schema: { type: 'string' } }], responses: { 200: { description: '{ schedules }' }, ...errors } },
+        get: { summary: 'List schedules by name', parameters: query(listSchedulesQuery), responses: { 200: { description: '{ schedules }' }, ...errors } },
         post: { summary: 'Create a schedule (409 if the name exists)', requestBody: json(scheduleCreateBody), responses: { 201: { description: '{ schedule }' }, ...errors } },
       },
       '/v1/schedules/{name}': {
