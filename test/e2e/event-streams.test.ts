@@ -13,7 +13,7 @@ import { CLI, spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers
 // idempotency keys so the client may retry one after a keep-alive connection reset.
 const API_KEY = 'events-admin-key-01';
 const WORKER_KEY = 'events-worker-key-0000000001';
-const QUIET = { REAPER_INTERVAL_MS: '600000', POLL_INTERVAL_MS: '200', SSE_KEEPALIVE_MS: '500' };
+const QUIET = { REAPER_INTERVAL_MS: '600000', SCHEDULER_INTERVAL_MS: '600000', POLL_INTERVAL_MS: '200', SSE_KEEPALIVE_MS: '500' };
 
 let db: TestDatabase;
 let proxy: PgProxy;
