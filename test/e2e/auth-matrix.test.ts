@@ -61,7 +61,7 @@ interface Fixture {
   body?: unknown;
 }
 interface Row {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** As /openapi.json or INTERNAL_ROUTES spell it. */
   route: string;
   kind: 'public' | 'internal';
@@ -79,6 +79,13 @@ const running = async () => {
   return claimOne(db.sql, 'mine');
 };
 const jobIn = async (state: 'queued' | 'failed' | 'succeeded') => (await insertJob(db.sql, { queue: 'mine', state })).id;
+let scheduleSeq = 0;
+/** A fresh yearly schedule of queue mine, inserted directly; returns its name. */
+const schedule = async () => {
+  const name = `sched-${++scheduleSeq}`;
+  await db.sql`insert into schedules (name, cron, queue, task, next_run_at) values (${name}, '0 0 1 1 *', 'mine', 'noop', now() + interval '30 days')`;
+  return name;
+};
 
 const ROWS: Row[] = [
   { method: 'POST', route: '/v1/queues/{queue}/jobs', kind: 'public', scope: 'enqueue', setup: async () => ({ path: '/v1/queues/mine/jobs', body: { task: 'noop' } }) },
@@ -99,6 +106,13 @@ const ROWS: Row[] = [
     setup: async () => (await insertJob(db.sql, { queue: 'bulkq', state: op === 'cancel' ? 'queued' : 'failed' }), { path: `/v1/jobs/bulk/${op}`, body: { queue: 'bulkq', limit: 5 } }),
   })),
   { method: 'POST', route: '/v1/queues/{name}/redrive', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/mine/redrive', body: { limit: 5 } }) },
+  { method: 'GET', route: '/v1/schedules', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/schedules' }) },
+  { method: 'POST', route: '/v1/schedules', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/schedules', body: { name: `new-${++scheduleSeq}`, cron: '0 0 1 1 *', queue: 'mine', task: 'noop' } }) },
+  { method: 'GET', route: '/v1/schedules/{name}', kind: 'public', scope: 'read', setup: async () => ({ path: `/v1/schedules/${await schedule()}` }) },
+  { method: 'PATCH', route: '/v1/schedules/{name}', kind: 'public', scope: 'admin', setup: async () => ({ path: `/v1/schedules/${await schedule()}`, body: { priority: 3 } }) },
+  { method: 'DELETE', route: '/v1/schedules/{name}', kind: 'public', scope: 'admin', setup: async () => ({ path: `/v1/schedules/${await schedule()}` }) },
+  { method: 'POST', route: '/v1/schedules/{name}/pause', kind: 'public', scope: 'admin', setup: async () => ({ path: `/v1/schedules/${await schedule()}/pause` }) },
+  { method: 'POST', route: '/v1/schedules/{name}/resume', kind: 'public', scope: 'admin', setup: async () => ({ path: `/v1/schedules/${await schedule()}/resume` }) },
   { method: 'GET', route: '/v1/jobs/{id}/steps', kind: 'public', scope: 'read', setup: async () => ({ path: `/v1/jobs/${(await running()).id}/steps` }) },
   { method: 'GET', route: '/v1/stats/queues', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/stats/queues' }) },
   { method: 'GET', route: '/v1/stats/throughput', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/stats/throughput' }) },
