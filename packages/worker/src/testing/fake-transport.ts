@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { DispatchError, leaseLost } from '@pgdispatch/core/errors';
 import { leaseLostItem, type ChildJob, type DequeueRequest, type FailReply, type HeartbeatReply, type LeaseOutcome, type LeaseRef, type Transport } from '@pgdispatch/core/transport';
-import type { ClaimedJob, JobError, JobState } from '@pgdispatch/core/types';
+import type { ClaimedJob, Job, JobError } from '@pgdispatch/core/types';
 
 export interface FakeJobInput {
   /** Reusing the id of a known job puts that job back in the queue (a retry, as the reaper would). */
@@ -21,23 +21,11 @@ export interface FakeJobInput {
   maxAttempts?: number;
 }
 
-/** One job as the fake control plane records it. */
-export interface FakeJob {
-  id: number;
-  queue: string;
-  task: string;
-  payload: unknown;
-  state: JobState;
-  attempt: number;
-  maxAttempts: number;
+/** One job as the fake control plane records it: the fields of a Job it models, plus its lease token. */
+export interface FakeJob extends Pick<Job, 'id' | 'queue' | 'task' | 'payload' | 'state' | 'attempt' | 'maxAttempts' | 'leaseExpiresAt' | 'cancelRequested' | 'result' | 'lastError' | 'parentId'> {
   leaseToken: string | null;
-  leaseExpiresAt: Date | null;
-  /** Claimable from then on (queued, retry_waiting). */
+  /** Claimable from then on (queued, retry_waiting), in epoch ms. */
   runAt: number;
-  cancelRequested: boolean;
-  result: unknown;
-  lastError: JobError | null;
-  parentId: number | null;
 }
 
 export interface FakeTransportOptions {
