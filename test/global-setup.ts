@@ -3,9 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { createDb, closeDb } from '../packages/engine/src/db.js';
-import { startEmbeddedPostgres } from '../packages/engine/src/embedded.js';
-import { migrate } from '../packages/engine/src/migrator.js';
+import { createDb, closeDb } from '@pgdispatch/engine/db';
+import { startEmbeddedPostgres } from '@pgdispatch/engine/embedded';
+import { migrate } from '@pgdispatch/engine/migrator';
 
 declare module 'vitest' {
   export interface ProvidedContext {

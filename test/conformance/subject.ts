@@ -2,23 +2,13 @@
 // onto the job table behind it (what the public API or the lease reaper would do), so a case can
 // set up a situation and check what the control plane recorded.
 import type { Transport } from '@pgdispatch/core/transport';
-import type { JobError, JobState } from '@pgdispatch/core/types';
+import type { Job } from '@pgdispatch/core/types';
 
-/** The fields of a job a case may check, as the control plane records them. */
-export interface JobView {
-  id: number;
-  queue: string;
-  task: string;
-  payload: unknown;
-  state: JobState;
-  attempt: number;
-  /** Null once the lease ended (lease tokens are never shown outside the claim). */
-  leaseExpiresAt: Date | null;
-  cancelRequested: boolean;
-  result: unknown;
-  lastError: JobError | null;
-  parentId: number | null;
-}
+/**
+ * The fields of a job a case may check, as the control plane records them (leaseExpiresAt is
+ * null once the lease ended; lease tokens are never shown outside the claim).
+ */
+export type JobView = Pick<Job, 'id' | 'queue' | 'task' | 'payload' | 'state' | 'attempt' | 'leaseExpiresAt' | 'cancelRequested' | 'result' | 'lastError' | 'parentId'>;
 
 /** One implementation under test; `start` builds a fresh subject for one run of every case. */
 export interface SubjectFactory {

@@ -82,7 +82,7 @@ export const subjects: SubjectFactory[] = [
     postgres: true,
     start: () =>
       postgresSubject(async (api, db) => {
-        const events = new JobEvents(db.sql, silentLogger);
+        const events = new JobEvents({ sql: db.sql, listenSql: db.sql, log: silentLogger });
         const app = createApp({
           sql: db.sql, ...api, events, log: silentLogger, version: 'conformance', role: 'api', listenQueues: [],
           apiKeys: [], workerKeys: [{ secret: WORKER_KEY, queues: '*' }], workerTokenSecret: TOKEN_SECRET, bodyLimitBytes: 4_194_304, dequeueMaxWaitMs: 30_000,

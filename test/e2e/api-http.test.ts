@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { mintWorkerToken } from '../../packages/api/src/tokens.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { mintWorkerToken } from '@pgdispatch/api/tokens';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 
 // The real hono server on an ephemeral port, in role api, against a real database.
 const ADMIN = 'admin-key-000001';

@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 
 // Issue #10 item 7: a client that declares a body over BODY_LIMIT_BYTES gets a readable 413 JSON
 // error, not a connection reset — through a raw socket that declares 5 MiB and sends only part.

@@ -1,12 +1,12 @@
 import { get as httpGet } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { mintWorkerToken } from '../../packages/api/src/tokens.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { insertJob } from '../../packages/engine/src/testing/factories.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { mintWorkerToken } from '@pgdispatch/api/tokens';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { insertJob } from '@pgdispatch/engine/testing/factories';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 
 // The public endpoints the dashboard reads, and the dashboard's static files, on the real server
 // (role api, ephemeral port, real database).

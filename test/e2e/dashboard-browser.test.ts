@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 import { ensureChromium, launchChromium } from '../helpers/browser.js';
 import { REPO } from '../helpers/processes.js';
 

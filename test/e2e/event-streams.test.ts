@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgDispatchClient } from '../../packages/client/src/client.js';
-import type { WireJobEvent } from '../../packages/client/src/events.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { PgDispatchClient } from '@pgdispatch/client/client';
+import type { WireJobEvent } from '@pgdispatch/client/events';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { startPgProxy, type PgProxy } from '../helpers/pg-proxy.js';
 import { CLI, spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers/processes.js';
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { json, startTestServer, type TestServer } from '../../packages/worker/src/testing/http-server.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { json, startTestServer, type TestServer } from '@pgdispatch/worker/testing/http-server';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 import { waitFor } from '../helpers/processes.js';
 
 // Issue #10 item 4: http.request through the whole server (config → executor → task), against a

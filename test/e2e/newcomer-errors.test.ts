@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { closeDb, createDb } from '../../packages/engine/src/db.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { closeDb, createDb } from '@pgdispatch/engine/db';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { CLI } from '../helpers/processes.js';
 
 const dirs: string[] = [];

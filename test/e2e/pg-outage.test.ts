@@ -3,10 +3,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../packages/engine/src/embedded.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '@pgdispatch/engine/embedded';
+import { silentLogger } from '@pgdispatch/core/log';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 import { waitFor } from '../helpers/processes.js';
 
 // A PostgreSQL of its own that this test really stops and starts again.

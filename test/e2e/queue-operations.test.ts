@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers/processes.js';
 
 // Two real `all` processes (api + dispatcher + executor each) on one database: the rate limit

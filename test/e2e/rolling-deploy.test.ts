@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { REPO, spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers/processes.js';
 
 // A rolling deploy for real: an api process, an "old" worker process whose tasks module lacks

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers/processes.js';
 
 // Worker readiness means "doing its job": a real worker process (role worker) against a real api

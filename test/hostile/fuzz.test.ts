@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 import { describeRequest, fuzz, type FuzzStats, type FuzzTarget } from './fuzz.js';
 
 // Property-based fuzzing (fast-check) of every public and internal route against the real hono

@@ -25,7 +25,7 @@ beforeAll(async () => {
   const presence = new WorkerPresence();
   const control = new ControlPlane({ sql: db.sql, dispatcher, enqueuer, presence, metrics, leaseMs: 30_000, maxPayloadBytes: 1_024 });
   app = createApp({
-    sql: db.sql, control, enqueuer, presence, events: new JobEvents(db.sql, silentLogger), metrics, log: silentLogger, version: 'test', role: 'api', listenQueues: [],
+    sql: db.sql, control, enqueuer, presence, events: new JobEvents({ sql: db.sql, listenSql: db.sql, log: silentLogger }), metrics, log: silentLogger, version: 'test', role: 'api', listenQueues: [],
     apiKeys: [{ secret: ADMIN, scopes: ['admin'] }], workerKeys: [{ secret: WORKER, queues: ['a'] }], bodyLimitBytes: 4_096, dequeueMaxWaitMs: 1_000,
   });
 });

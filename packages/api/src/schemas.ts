@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Context } from 'hono';
 import { invalidRequest } from '@pgdispatch/core/errors';
+import { ENQUEUE_LIMITS, enqueueFields } from '@pgdispatch/core/enqueue-limits';
 import { queueNameSchema } from '@pgdispatch/core/queue-name';
 import { JOB_STATES } from '@pgdispatch/core/types';
 import { jobIdParamSchema } from '@pgdispatch/core/internal-api';
@@ -8,14 +9,14 @@ import { jobIdParamSchema } from '@pgdispatch/core/internal-api';
 /** Public API request schemas: they validate requests and generate /openapi.json. */
 export const enqueueBody = z
   .strictObject({
-    task: z.string().min(1).max(128).describe('Task name the worker runs'),
+    task: enqueueFields.task.describe('Task name the worker runs'),
     payload: z.unknown().optional().describe('Any JSON; validated by the task schema on the worker'),
-    priority: z.number().int().min(-32768).max(32767).optional().describe('Lower runs first (default 0)'),
+    priority: enqueueFields.priority.optional().describe('Lower runs first (default 0)'),
     runAt: z.iso.datetime({ offset: true }).optional().describe('Absolute start time (ISO 8601)'),
-    delayMs: z.number().int().min(0).max(366 * 24 * 3_600_000).optional().describe('Start delay in ms (default 0)'),
-    maxAttempts: z.number().int().min(1).max(1000).optional().describe('Default: the queue default (5)'),
-    idempotencyKey: z.string().min(1).max(255).optional().describe('Per queue: repeats return the first job (200)'),
-    uniqueKey: z.string().min(1).max(255).optional().describe('Per queue, unique while active: repeats return the queued/running job (200); free again once it finished'),
+    delayMs: enqueueFields.delayMs.max(ENQUEUE_LIMITS.publicDelayMsMax).optional().describe('Start delay in ms (default 0)'),
+    maxAttempts: enqueueFields.maxAttempts.optional().describe('Default: the queue default (5)'),
+    idempotencyKey: enqueueFields.idempotencyKey.optional().describe('Per queue: repeats return the first job (200)'),
+    uniqueKey: enqueueFields.idempotencyKey.optional().describe('Per queue, unique while active: repeats return the queued/running job (200); free again once it finished'),
   })
   .refine((b) => !(b.runAt !== undefined && b.delayMs !== undefined), { message: 'give runAt or delayMs, not both' })
   .refine((b) => !(b.idempotencyKey !== undefined && b.uniqueKey !== undefined), { message: 'give idempotencyKey or uniqueKey, not both' });

@@ -24,7 +24,8 @@ export async function mintWorkerToken(opts: { secret: string; queues: '*' | stri
     .sign(new TextEncoder().encode(opts.secret));
 }
 
-function safeEqual(a: string, b: string): boolean {
+/** Compares two secrets in constant time (for equal lengths; a length difference is not secret). */
+export function secretsEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
@@ -35,7 +36,7 @@ function safeEqual(a: string, b: string): boolean {
  * secret (exp required). Anything else is `unauthorized`.
  */
 export async function verifyWorkerToken(token: string, opts: { secret?: string; keys: readonly WorkerKey[] }): Promise<WorkerIdentity> {
-  for (const k of opts.keys) if (safeEqual(token, k.secret)) return { subject: 'worker-key', queues: k.queues };
+  for (const k of opts.keys) if (secretsEqual(token, k.secret)) return { subject: 'worker-key', queues: k.queues };
   if (!opts.secret || token.split('.').length !== 3) throw new DispatchError('unauthorized', 'invalid worker credential');
   try {
     const { payload } = await jwtVerify(token, new TextEncoder().encode(opts.secret), {

@@ -18,7 +18,7 @@ export interface PgDispatchClientOptions {
   baseUrl: string;
   /** Public API key, sent as `Authorization: Bearer <apiKey>`; omit when auth is off. */
   apiKey?: string;
-  /** Custom fetch (default: global fetch, which keeps connections alive). */
+  /** Custom fetch (default: `httpFetch`, node:http with keep-alive agents; see http-fetch.ts). */
   fetch?: FetchLike;
   /** Retry policy (defaults: see DEFAULT_RETRY). */
   retry?: Partial<RetryOptions>;

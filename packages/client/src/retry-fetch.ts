@@ -10,7 +10,8 @@
  * unresolvable connection never reached a server and is always retried.
  */
 import { backoffDelayMs } from '@pgdispatch/core/backoff';
-import { DispatchError, ERROR_CODES } from '@pgdispatch/core/errors';
+import { abortableSleep } from '@pgdispatch/core/timing';
+import { codeForStatus, DispatchError, ERROR_CODES } from '@pgdispatch/core/errors';
 import type { ErrorCode } from '@pgdispatch/core/errors';
 import { httpFetch } from './http-fetch.js';
 
@@ -58,15 +59,6 @@ export interface RequestDeps {
 /** Error codes of undici/Node that prove the request never left this process. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-const STATUS_CODES: Record<number, ErrorCode> = {
-  400: 'invalid_request',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found',
-  409: 'conflict',
-  413: 'payload_too_large',
-  503: 'unavailable',
-};
 
 /**
  * Sends one JSON request with retries and returns the parsed 2xx body. Any non-2xx final answer
@@ -97,12 +89,12 @@ export async function requestJson<T = unknown>(req: JsonRequest, deps: RequestDe
           details: { attempts: attempt },
         });
       }
-      await sleep(backoffDelayMs(attempt, retry, deps.random), req.signal);
+      await pause(backoffDelayMs(attempt, retry, deps.random), req.signal);
       continue;
     }
     if (res.status === 503 && attempt < attempts) {
       const wait = retryAfterMs(res.retryAfter);
-      await sleep(wait === undefined ? backoffDelayMs(attempt, retry, deps.random) : Math.min(wait, retry.maxRetryAfterMs), req.signal);
+      await pause(wait === undefined ? backoffDelayMs(attempt, retry, deps.random) : Math.min(wait, retry.maxRetryAfterMs), req.signal);
       continue;
     }
     if (res.status >= 200 && res.status < 300) return { status: res.status, body: (res.text === '' ? undefined : parseJson(res.text, req)) as T };
@@ -134,7 +126,7 @@ async function fetchOnce(fetchImpl: FetchLike, req: JsonRequest, init: RequestIn
 
 /** Builds a DispatchError from an error response body, tolerating non-JSON bodies from proxies. */
 export function errorFromResponse(status: number, text: string, req?: Pick<JsonRequest, 'method' | 'url'>): DispatchError {
-  let code: ErrorCode = STATUS_CODES[status] ?? (status >= 500 ? 'internal' : 'invalid_request');
+  let code: ErrorCode = codeForStatus(status);
   let message = `HTTP ${status}${req ? ` from ${req.method} ${pathOf(req.url)}` : ''}`;
   let details: unknown;
   try {
@@ -162,20 +154,9 @@ export function retryAfterMs(value: string | null, now: number = Date.now()): nu
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms` between tries; an abort of `signal` ends the request with the signal's reason. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!(await abortableSleep(ms, signal))) throw signal?.reason;
 }
 
 function parseJson(text: string, req: JsonRequest): unknown {

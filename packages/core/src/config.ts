@@ -27,46 +27,55 @@ const listenQueues = z
     return names;
   });
 
-/** `secret:scope+scope,secret2:scope`; scopes are enqueue, read, admin. */
-const apiKeys = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined || v.trim() === '') return [] as ApiKey[];
-    const keys: ApiKey[] = [];
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const idx = entry.lastIndexOf(':');
-      const secret = idx > 0 ? entry.slice(0, idx) : entry;
-      const scopes = (idx > 0 ? entry.slice(idx + 1) : 'admin').split('+').map((s) => s.trim());
-      if (secret.length < 8) ctx.addIssue({ code: 'custom', message: 'each API key must be at least 8 characters' });
-      for (const s of scopes) {
-        if (!API_SCOPES.includes(s as ApiScope)) ctx.addIssue({ code: 'custom', message: `unknown scope ${JSON.stringify(s)} (enqueue, read, admin)` });
-      }
-      keys.push({ secret, scopes: scopes as ApiScope[] });
-    }
-    return keys;
-  });
+type IssueSink = { addIssue(issue: { code: 'custom'; message: string }): void };
 
-/** `secret:queue+queue,secret2:*` — static worker credentials (the Helm chart generates one). */
-const workerKeys = z
-  .string()
-  .optional()
-  .transform((v, ctx) => {
-    if (v === undefined || v.trim() === '') return [] as WorkerKey[];
-    const keys: WorkerKey[] = [];
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const idx = entry.lastIndexOf(':');
-      const secret = idx > 0 ? entry.slice(0, idx) : entry;
-      const list = idx > 0 ? entry.slice(idx + 1).trim() : '*';
-      if (secret.length < 16) ctx.addIssue({ code: 'custom', message: 'each worker key must be at least 16 characters' });
-      const queues = list === '*' ? ('*' as const) : list.split('+').map((s) => s.trim()).filter(Boolean);
-      if (queues !== '*') {
-        for (const q of queues) if (!NAME_PATTERN.test(q)) ctx.addIssue({ code: 'custom', message: `queue name ${JSON.stringify(q)} must match ${NAME_PATTERN.source}` });
+/**
+ * A comma list of `secret:grant` credentials (`grant` defaults to `fallback` when there is no
+ * colon; the last colon splits, so secrets may contain colons). `grant` parses what follows the
+ * colon, reporting problems to `ctx`.
+ */
+function credentials<T>(opts: { what: string; minLength: number; fallback: string; grant: (text: string, ctx: IssueSink) => T }) {
+  return z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const out: { secret: string; grant: T }[] = [];
+      for (const entry of (v ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+        const idx = entry.lastIndexOf(':');
+        const secret = idx > 0 ? entry.slice(0, idx) : entry;
+        if (secret.length < opts.minLength) ctx.addIssue({ code: 'custom', message: `each ${opts.what} must be at least ${opts.minLength} characters` });
+        out.push({ secret, grant: opts.grant((idx > 0 ? entry.slice(idx + 1) : opts.fallback).trim(), ctx) });
       }
-      keys.push({ secret, queues });
+      return out;
+    });
+}
+
+/** `secret:scope+scope,secret2:scope`; scopes are enqueue, read, admin (default admin). */
+const apiKeys = credentials({
+  what: 'API key',
+  minLength: 8,
+  fallback: 'admin',
+  grant: (text, ctx) => {
+    const scopes = text.split('+').map((s) => s.trim());
+    for (const s of scopes) {
+      if (!API_SCOPES.includes(s as ApiScope)) ctx.addIssue({ code: 'custom', message: `unknown scope ${JSON.stringify(s)} (enqueue, read, admin)` });
     }
-    return keys;
-  });
+    return scopes as ApiScope[];
+  },
+}).transform((keys): ApiKey[] => keys.map((k) => ({ secret: k.secret, scopes: k.grant })));
+
+/** `secret:queue+queue,secret2:*` — static worker credentials (the Helm chart generates one); default `*`. */
+const workerKeys = credentials({
+  what: 'worker key',
+  minLength: 16,
+  fallback: '*',
+  grant: (text, ctx): '*' | string[] => {
+    if (text === '*') return '*';
+    const queues = text.split('+').map((s) => s.trim()).filter(Boolean);
+    for (const q of queues) if (!NAME_PATTERN.test(q)) ctx.addIssue({ code: 'custom', message: `queue name ${JSON.stringify(q)} must match ${NAME_PATTERN.source}` });
+    return queues;
+  },
+}).transform((keys): WorkerKey[] => keys.map((k) => ({ secret: k.secret, queues: k.grant })));
 
 /** The tasks every worker can run without user code (packages/worker/src/builtin-tasks.ts). */
 export const BUILTIN_TASK_NAMES = ['noop', 'sleep', 'http.request'] as const;

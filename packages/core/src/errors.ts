@@ -13,6 +13,32 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * The one mapping from error codes to HTTP statuses: the api answers with it, the clients read
+ * a status without a JSON error body back through `codeForStatus`.
+ */
+export const HTTP_STATUS_BY_CODE = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  lease_lost: 409,
+  invalid_state: 409,
+  payload_too_large: 413,
+  unavailable: 503,
+  internal: 500,
+} as const satisfies Record<ErrorCode, number>;
+
+/**
+ * The code of a status whose response carried no readable error body (a proxy's page): the first
+ * code mapped to it (409 → conflict), else internal for 5xx and invalid_request otherwise.
+ */
+export function codeForStatus(status: number): ErrorCode {
+  const code = ERROR_CODES.find((c) => HTTP_STATUS_BY_CODE[c] === status);
+  return code ?? (status >= 500 ? 'internal' : 'invalid_request');
+}
+
 /** The one error type of pgdispatch: a stable `code`, a human message, optional details. */
 export class DispatchError extends Error {
   readonly code: ErrorCode;

@@ -11,6 +11,7 @@
  * can grow a field before its workers learn it. Dates travel as ISO strings.
  */
 import { z } from 'zod';
+import { enqueueFields } from './enqueue-limits.js';
 import { queueNameSchema } from './queue-name.js';
 import { TASK_NAME_PATTERN } from './task-spec.js';
 import { JOB_STATES } from './types.js';
@@ -87,12 +88,11 @@ export const jobErrorSchema = z.strictObject({
 
 export const childJobSchema = z.strictObject({
   queue: queueNameSchema,
-  task: z.string().min(1).max(128),
+  task: enqueueFields.task,
   payload: z.unknown().optional(),
-  priority: z.number().int().min(-32768).max(32767).optional(),
-  /** ms from the database's now(). */
-  delayMs: z.number().int().min(0).optional(),
-  maxAttempts: z.number().int().min(1).max(1000).optional(),
+  priority: enqueueFields.priority.optional(),
+  delayMs: enqueueFields.delayMs.optional(),
+  maxAttempts: enqueueFields.maxAttempts.optional(),
 });
 
 /** The per-item answer of a fenced write whose lease is gone (the other items still go through). */

@@ -27,11 +27,6 @@ export function toDispatchError(err: unknown): DispatchError {
   return new DispatchError('internal', 'internal database error', { cause: err });
 }
 
-/** Whether `err` means the database could not be reached (as opposed to a query error). */
-export function isUnavailable(err: unknown): boolean {
-  return toDispatchError(err).code === 'unavailable';
-}
-
 /** Awaits `p`, turning any Postgres error into a DispatchError. */
 export async function pg<T>(p: Promise<T> | PromiseLike<T>): Promise<T> {
   try {

@@ -8,7 +8,7 @@ import type { Logger } from '@pgdispatch/core/log';
 import type { Transport } from '@pgdispatch/core/transport';
 import { JobCancelledError } from './errors.js';
 import type { HeldJob } from './held-job.js';
-import { chunk } from './timing.js';
+import { chunk } from '@pgdispatch/core/timing';
 
 export class Heartbeat {
   #timer: NodeJS.Timeout | undefined;

@@ -1,8 +1,9 @@
 /**
  * The Transport of role worker: the internal API (`/internal/v1`) over HTTP. Requests share the
  * client package's `requestJson`, so network errors and 503 are retried with exponential backoff
- * and full jitter (503 honours Retry-After) and 4xx never are. Global fetch (undici) keeps
- * connections alive between calls.
+ * and full jitter (503 honours Retry-After) and 4xx never are. The default fetch is the
+ * client package's keep-alive `httpFetch` on node:http (1.6 ms per small POST against 12.7 ms
+ * with the global, undici fetch: packages/client/src/http-fetch.ts).
  *
  * Every call is safe to repeat, so ambiguous network errors are retried too: writes are fenced by
  * lease token (a repeat of a write that already landed at worst answers lease_lost, which the
@@ -38,7 +39,7 @@ export interface HttpTransportOptions {
   apiUrl: string;
   /** Worker token (JWT from `pgdispatch token`, or a WORKER_KEYS secret). */
   token: string;
-  /** Custom fetch (default: global fetch). */
+  /** Custom fetch (default: the keep-alive `httpFetch` of @pgdispatch/client/http-fetch). */
   fetch?: FetchLike;
   /** Retry policy (defaults: 5 tries, 200 ms base, 5000 ms cap). */
   retry?: Partial<RetryOptions>;

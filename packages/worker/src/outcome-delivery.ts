@@ -12,7 +12,7 @@ import type { ClaimedJob } from '@pgdispatch/core/types';
 import type { HeldJob, JobOutcome } from './held-job.js';
 import type { Verdict } from './job-runner.js';
 import { toJobError } from './json.js';
-import { abortableSleep, chunk } from './timing.js';
+import { abortableSleep, chunk } from '@pgdispatch/core/timing';
 
 /** Tries to deliver a job outcome when the control plane is unavailable (leases outlive a blip). */
 const REPORT_ATTEMPTS = 6;

@@ -276,7 +276,8 @@ describe('worker runtime (unit, fake transport)', () => {
     await rt.stop();
     expect(Date.now() - t0).toBeLessThan(2_000); // the pending long-poll was aborted, not waited out
     expect(t.released.sort()).toEqual(jobs.map((j) => j.id).sort());
-    expect(reasons.every((r) => r instanceof WorkerShutdownError)).toBe(true);
+    expect(reasons).toHaveLength(2);
+    for (const r of reasons) expect(r).toBeInstanceOf(WorkerShutdownError);
     expect(t.failed.size).toBe(0);
     await waitFor(() => rt.stats().inFlight === 0);
     expect(rt.stats()).toMatchObject({ released: 2, failed: 0 });

@@ -22,7 +22,7 @@ import { HeldJob, type JobOutcome } from './held-job.js';
 import { runJob, type Verdict } from './job-runner.js';
 import { OutcomeDelivery } from './outcome-delivery.js';
 import { TaskRegistry, type TaskDefinition } from './task.js';
-import { abortableSleep, withTimeout } from './timing.js';
+import { abortableSleep, withTimeout } from '@pgdispatch/core/timing';
 
 export type { JobOutcome } from './held-job.js';
 

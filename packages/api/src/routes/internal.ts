@@ -1,8 +1,10 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import type { z } from 'zod';
 import { DispatchError, leaseLost } from '@pgdispatch/core/errors';
 import type { ItemRefusal } from '@pgdispatch/core/transport';
 import {
   INTERNAL_ROUTES,
+  type InternalRoute,
   childEnqueueRequestSchema,
   completeManyRequestSchema,
   completeRequestSchema,
@@ -10,7 +12,6 @@ import {
   failManyRequestSchema,
   failRequestSchema,
   heartbeatRequestSchema,
-  jobIdParamSchema,
   progressRequestSchema,
   releaseRequestSchema,
   stepSaveRequestSchema,
@@ -19,7 +20,9 @@ import {
 import type { ControlPlane } from '../control-plane.js';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { allowedQueues } from '../tokens.js';
-import { parseJson, parseWith } from '../schemas.js';
+import { parseJobId, parseJson } from '../schemas.js';
+
+type Env = { Variables: AuthVariables };
 
 /** The error a single-job route answers for a refused item (batch routes answer per item). */
 function refusalError(r: ItemRefusal): DispatchError {
@@ -34,80 +37,51 @@ function refusalError(r: ItemRefusal): DispatchError {
  * long-poll served by the batch-pull dispatcher.
  */
 export function internalRoutes(deps: { control: ControlPlane; maxWaitMs: number }) {
-  const app = new Hono<{ Variables: AuthVariables }>();
-  const jobId = (raw: string | undefined) => parseWith(jobIdParamSchema, { id: raw }, 'job id').id;
+  const app = new Hono<Env>();
+  const { control } = deps;
 
-  app.post(INTERNAL_ROUTES.dequeue, async (c) => {
-    const req = await parseJson(c, dequeueRequestSchema);
+  /** A route with a JSON body validated by `schema`. */
+  const post = <S extends z.ZodType>(route: InternalRoute, schema: S, handle: (req: z.output<S>, c: Context<Env>) => Promise<Response>) =>
+    app.post(INTERNAL_ROUTES[route], async (c) => handle(await parseJson(c, schema), c));
+  /** A route of one job (`:id`, digits only) with a JSON body validated by `schema`. */
+  const postJob = <S extends z.ZodType>(route: InternalRoute, schema: S, handle: (id: number, req: z.output<S>, c: Context<Env>) => Promise<Response>) =>
+    app.post(INTERNAL_ROUTES[route], async (c) => handle(parseJobId(c.req.param('id') ?? ''), await parseJson(c, schema), c));
+
+  post('dequeue', dequeueRequestSchema, async (req, c) => {
     const queues = allowedQueues(c.get('worker'), req.queues);
     // The request's signal aborts when the client hangs up: the control plane then releases
     // whatever was claimed for it instead of letting the leases run out.
-    const jobs = await deps.control.dequeue({ queues, tasks: req.tasks ?? '*', max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal: c.req.raw.signal }, { tier: 'http', subject: c.get('worker').subject });
+    const jobs = await control.dequeue({ queues, tasks: req.tasks ?? '*', max: req.max, waitMs: Math.min(req.waitMs, deps.maxWaitMs), signal: c.req.raw.signal }, { tier: 'http', subject: c.get('worker').subject });
     return c.json({ jobs });
   });
+  post('heartbeat', heartbeatRequestSchema, async (req, c) => c.json({ items: await control.heartbeat(req.items, c.get('worker').queues) }));
+  post('release', releaseRequestSchema, async (req, c) => c.json({ items: await control.release(req.items, c.get('worker').queues) }));
+  post('completeMany', completeManyRequestSchema, async (req, c) => c.json({ items: await control.completeMany(req.items, c.get('worker').queues) }));
+  post('failMany', failManyRequestSchema, async (req, c) => c.json({ items: await control.failMany(req.items, c.get('worker').queues) }));
 
-  app.post(INTERNAL_ROUTES.heartbeat, async (c) => {
-    const req = await parseJson(c, heartbeatRequestSchema);
-    return c.json({ items: await deps.control.heartbeat(req.items, c.get('worker').queues) });
-  });
-
-  app.post(INTERNAL_ROUTES.release, async (c) => {
-    const req = await parseJson(c, releaseRequestSchema);
-    return c.json({ items: await deps.control.release(req.items, c.get('worker').queues) });
-  });
-
-  app.post(INTERNAL_ROUTES.complete, async (c) => {
-    const id = jobId(c.req.param('id'));
-    const req = await parseJson(c, completeRequestSchema);
-    const out = await deps.control.complete({ id, leaseToken: req.leaseToken, result: req.result }, c.get('worker').queues);
+  postJob('complete', completeRequestSchema, async (id, req, c) => {
+    const out = await control.complete({ id, leaseToken: req.leaseToken, result: req.result }, c.get('worker').queues);
     if (!out.ok) throw refusalError(out);
     return c.json(out);
   });
-
-  app.post(INTERNAL_ROUTES.completeMany, async (c) => {
-    const req = await parseJson(c, completeManyRequestSchema);
-    return c.json({ items: await deps.control.completeMany(req.items, c.get('worker').queues) });
-  });
-
-  app.post(INTERNAL_ROUTES.failMany, async (c) => {
-    const req = await parseJson(c, failManyRequestSchema);
-    return c.json({ items: await deps.control.failMany(req.items, c.get('worker').queues) });
-  });
-
-  app.post(INTERNAL_ROUTES.fail, async (c) => {
-    const id = jobId(c.req.param('id'));
-    const req = await parseJson(c, failRequestSchema);
-    const out = await deps.control.fail({ id, leaseToken: req.leaseToken, error: req.error, retryable: req.retryable }, c.get('worker').queues);
+  postJob('fail', failRequestSchema, async (id, req, c) => {
+    const out = await control.fail({ id, leaseToken: req.leaseToken, error: req.error, retryable: req.retryable }, c.get('worker').queues);
     if (!out.ok) throw refusalError(out);
     return c.json(out);
   });
-
-  app.post(INTERNAL_ROUTES.stepsLoad, async (c) => {
-    const id = jobId(c.req.param('id'));
-    const req = await parseJson(c, stepsLoadRequestSchema);
-    return c.json({ steps: await deps.control.loadSteps({ id, leaseToken: req.leaseToken }, c.get('worker').queues) });
-  });
-
-  app.post(INTERNAL_ROUTES.stepSave, async (c) => {
-    const id = jobId(c.req.param('id'));
-    const req = await parseJson(c, stepSaveRequestSchema);
-    await deps.control.saveStep({ id, leaseToken: req.leaseToken, name: req.name, result: req.result ?? null }, c.get('worker').queues);
+  postJob('stepsLoad', stepsLoadRequestSchema, async (id, req, c) => c.json({ steps: await control.loadSteps({ id, leaseToken: req.leaseToken }, c.get('worker').queues) }));
+  postJob('stepSave', stepSaveRequestSchema, async (id, req, c) => {
+    await control.saveStep({ id, leaseToken: req.leaseToken, name: req.name, result: req.result ?? null }, c.get('worker').queues);
     return c.json({ ok: true });
   });
-
-  app.post(INTERNAL_ROUTES.progress, async (c) => {
-    const id = jobId(c.req.param('id'));
-    const req = await parseJson(c, progressRequestSchema);
-    await deps.control.progress({ id, leaseToken: req.leaseToken, data: req.data ?? null }, c.get('worker').queues);
+  postJob('progress', progressRequestSchema, async (id, req, c) => {
+    await control.progress({ id, leaseToken: req.leaseToken, data: req.data ?? null }, c.get('worker').queues);
     return c.json({ ok: true });
   });
-
-  app.post(INTERNAL_ROUTES.children, async (c) => {
-    const id = jobId(c.req.param('id'));
-    const req = await parseJson(c, childEnqueueRequestSchema);
+  postJob('children', childEnqueueRequestSchema, async (id, req, c) => {
     allowedQueues(c.get('worker'), [req.job.queue]); // a credential's queues bound its children too
     // …and the parent: its queue must be one the credential may touch (checked with its lease).
-    const out = await deps.control.enqueueChild({ id, leaseToken: req.leaseToken, key: req.key, job: req.job }, c.get('worker').queues);
+    const out = await control.enqueueChild({ id, leaseToken: req.leaseToken, key: req.key, job: req.job }, c.get('worker').queues);
     return c.json(out, out.created ? 201 : 200);
   });
 

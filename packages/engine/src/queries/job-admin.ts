@@ -6,6 +6,7 @@ import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 import { refuseUnheld, scopeParam, type QueueScope } from './fenced.js';
 import { JOB_COLUMNS } from './rows.js';
+import { JOBS_CHANNEL } from '../notify.js';
 
 export async function jobGet(exec: Exec, params: { id: number }): Promise<Job> {
   const [job] = await pg(exec.unsafe<Job[]>(`select ${JOB_COLUMNS} from jobs where id = $1`, [params.id] as never[]));
@@ -89,7 +90,7 @@ export async function jobRetry(exec: Exec, params: { id: number }): Promise<Job>
               finished_at = null, updated_at = now()
         where id = $1 and state in ('failed', 'cancelled')
        returning ${JOB_COLUMNS}
-     ), n as (select count(pg_notify('pgdispatch_jobs', queue)) from r)
+     ), n as (select count(pg_notify('${JOBS_CHANNEL}', queue)) from r)
      select r.* from r cross join n`,
     [params.id] as never[],
   ));

@@ -1,3 +1,4 @@
+import { ENQUEUE_LIMITS } from '@pgdispatch/core/enqueue-limits';
 import { DispatchError, invalidRequest } from '@pgdispatch/core/errors';
 import { assertQueueName, isValidQueueName } from '@pgdispatch/core/queue-name';
 import { unstorableJson, unstorableText } from '@pgdispatch/core/storable';
@@ -6,6 +7,7 @@ import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
 import { pg } from '../pg-errors.js';
 import { JOB_COLUMNS } from './rows.js';
+import { JOBS_CHANNEL } from '../notify.js';
 
 export interface EnqueueItem {
   queue: string;
@@ -40,23 +42,29 @@ export interface EnqueueResult {
   created: boolean;
 }
 
-/** Validates one item; every problem names its index so a batch error says which item is bad. */
+const L = ENQUEUE_LIMITS;
+
+/**
+ * Validates each item against the bounds the API schemas use too (core/enqueue-limits.ts): this
+ * is the check for callers that come straight to the engine. Every problem names its index so a
+ * batch error says which item is bad.
+ */
 function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
   const payloads: string[] = [];
   items.forEach((it, i) => {
     const at = items.length > 1 ? ` (item ${i})` : '';
     if (!isValidQueueName(it.queue)) assertQueueName(it.queue);
-    if (typeof it.task !== 'string' || it.task.length === 0 || it.task.length > 128) throw invalidRequest(`task must be 1–128 characters${at}`);
-    if (it.priority !== undefined && (!Number.isInteger(it.priority) || it.priority < -32768 || it.priority > 32767)) {
-      throw invalidRequest(`priority must be an integer in -32768..32767${at}`);
+    if (typeof it.task !== 'string' || it.task.length === 0 || it.task.length > L.taskMax) throw invalidRequest(`task must be 1–${L.taskMax} characters${at}`);
+    if (it.priority !== undefined && (!Number.isInteger(it.priority) || it.priority < L.priorityMin || it.priority > L.priorityMax)) {
+      throw invalidRequest(`priority must be an integer in ${L.priorityMin}..${L.priorityMax}${at}`);
     }
     if (it.delayMs !== undefined && (!Number.isFinite(it.delayMs) || it.delayMs < 0)) throw invalidRequest(`delayMs must be a non-negative number${at}`);
     if (it.runAt !== undefined && Number.isNaN(it.runAt.getTime())) throw invalidRequest(`runAt is not a valid time${at}`);
-    if (it.maxAttempts !== undefined && (!Number.isInteger(it.maxAttempts) || it.maxAttempts < 1 || it.maxAttempts > 1000)) {
-      throw invalidRequest(`maxAttempts must be an integer in 1..1000${at}`);
+    if (it.maxAttempts !== undefined && (!Number.isInteger(it.maxAttempts) || it.maxAttempts < 1 || it.maxAttempts > L.maxAttemptsMax)) {
+      throw invalidRequest(`maxAttempts must be an integer in 1..${L.maxAttemptsMax}${at}`);
     }
-    if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > 255)) {
-      throw invalidRequest(`idempotencyKey must be 1–255 characters${at}`);
+    if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > L.idempotencyKeyMax)) {
+      throw invalidRequest(`idempotencyKey must be 1–${L.idempotencyKeyMax} characters${at}`);
     }
     if (it.uniqueKey !== undefined && (typeof it.uniqueKey !== 'string' || it.uniqueKey.length === 0 || it.uniqueKey.length > 255)) {
       throw invalidRequest(`uniqueKey must be 1–255 characters${at}`);
@@ -134,7 +142,7 @@ export async function jobEnqueueMany(exec: Exec, params: { items: EnqueueItem[] 
          returning ${JOB_COLUMNS}
        ),
        notified as (
-         select count(pg_notify('pgdispatch_jobs', queue)) as n
+         select count(pg_notify('${JOBS_CHANNEL}', queue)) as n
            from (select distinct queue from ins where "runAt" <= now()) w
        )
        select ins.* from ins cross join notified`,

@@ -1,5 +1,6 @@
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { JOBS_CHANNEL } from '../notify.js';
 
 /**
  * Expired leases: running jobs whose lease_expires_at passed (by the database's clock). Each one
@@ -24,7 +25,7 @@ export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number 
           finished_at = case when j.cancel_requested or j.attempt >= j.max_attempts then now() else null end
          from expired where j.id = expired.id
        returning j.id, j.queue, j.state
-     ), n as (select count(pg_notify('pgdispatch_jobs', queue)) from (select distinct queue from reaped where state = 'retry_waiting') q)
+     ), n as (select count(pg_notify('${JOBS_CHANNEL}', queue)) from (select distinct queue from reaped where state = 'retry_waiting') q)
      select reaped.* from reaped cross join n`,
     [params.limit ?? 1000] as never[],
   ));
@@ -42,6 +43,12 @@ export interface PurgeParams {
 /**
  * Deletes one batch of finished jobs past their retention (the queue's retention_seconds when
  * set). Returns how many rows went; call again while it returns batchSize. Steps cascade.
+ *
+ * Two conditions on finished_at: the second is the rule (per row: failed jobs keep
+ * failedRetentionSeconds, others their queue's retention or the default), but it depends on the
+ * row's state and queue, so no index can serve it. The first is the smallest retention any job
+ * can have — a constant for the statement — so it bounds a range scan of jobs_finished_idx to
+ * the finished jobs old enough to possibly qualify, instead of every finished job in the table.
  */
 export async function jobPurge(exec: Exec, params: PurgeParams): Promise<number> {
   const rows = await pg(exec.unsafe<{ id: number }[]>(

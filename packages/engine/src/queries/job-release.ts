@@ -2,6 +2,7 @@ import type { LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
 import { answerPerItem, fencedCtes, scopeParam, splitRows, type QueueScope } from './fenced.js';
+import { JOBS_CHANNEL } from '../notify.js';
 
 /**
  * Returns running jobs to queued without spending an attempt (attempt - 1): used on graceful
@@ -23,7 +24,7 @@ export async function jobReleaseMany(exec: Exec, params: { items: LeaseRef[]; qu
          from locked l where j.id = l.id
        returning j.id, l.token, j.queue, j.state
      ),
-     notified as (select count(pg_notify('pgdispatch_jobs', queue)) as n from (select distinct queue from rel where state = 'queued') q)
+     notified as (select count(pg_notify('${JOBS_CHANNEL}', queue)) as n from (select distinct queue from rel where state = 'queued') q)
      select 'ok' as kind, rel.id, rel.token from rel cross join notified
      union all
      select 'forbidden', id, null from forbidden`,

@@ -4,6 +4,7 @@ import { inTx } from '../db.js';
 import type { JobState, QueuePolicy } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { JOBS_CHANNEL } from '../notify.js';
 
 const QUEUE_COLUMNS = `name, paused, concurrency_limit as "concurrencyLimit", default_max_attempts as "defaultMaxAttempts",
   backoff_base_ms as "backoffBaseMs", backoff_max_ms as "backoffMaxMs", retention_seconds as "retentionSeconds",
@@ -66,7 +67,7 @@ async function setPaused(exec: Exec, name: string, paused: boolean): Promise<Que
     [name, paused] as never[],
   ));
   if (!q) throw notFound('queue', name);
-  if (!paused) await pg(exec`select pg_notify('pgdispatch_jobs', ${name})`);
+  if (!paused) await pg(exec`select pg_notify(${JOBS_CHANNEL}, ${name})`);
   return q;
 }
 

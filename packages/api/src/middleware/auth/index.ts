@@ -1,8 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
-import { timingSafeEqual } from 'node:crypto';
 import type { ApiKey, ApiScope, WorkerKey } from '@pgdispatch/core/config';
 import { DispatchError } from '@pgdispatch/core/errors';
-import { verifyWorkerToken, type WorkerIdentity } from '../../tokens.js';
+import { secretsEqual, verifyWorkerToken, type WorkerIdentity } from '../../tokens.js';
 
 export type AuthVariables = { scopes: ReadonlySet<ApiScope>; worker: WorkerIdentity };
 
@@ -10,12 +9,6 @@ function bearer(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const m = /^Bearer\s+(.+)$/i.exec(header.trim());
   return m?.[1];
-}
-
-function keyMatches(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 const ALL_SCOPES: ReadonlySet<ApiScope> = new Set(['enqueue', 'read', 'admin']);
@@ -28,7 +21,7 @@ export function requestScopes(keys: readonly ApiKey[], headers: { authorization?
   if (keys.length === 0) return ALL_SCOPES;
   const token = bearer(headers.authorization) ?? headers.apiKey;
   if (!token) return undefined;
-  const key = keys.find((k) => keyMatches(token, k.secret));
+  const key = keys.find((k) => secretsEqual(token, k.secret));
   if (!key) throw new DispatchError('unauthorized', 'invalid API key');
   return key.scopes.includes('admin') ? ALL_SCOPES : new Set(key.scopes);
 }

@@ -1,4 +1,7 @@
-/** Small timer helpers of the runtime; none of them keeps a timer alive after it settles. */
+/**
+ * The timer helpers of pgdispatch (the worker runtime, the HTTP clients' retries); none of them
+ * keeps a timer alive after it settles.
+ */
 
 /** Waits `ms`; resolves true when the time passed, false as soon as `signal` aborts. */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<boolean> {
