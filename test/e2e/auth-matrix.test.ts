@@ -4,12 +4,12 @@
 // the database exactly as it was (jobs, steps and queues compared row by row).
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { INTERNAL_ROUTES } from '../../packages/core/src/internal-api.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { claimOne, insertJob } from '../../packages/engine/src/testing/factories.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { INTERNAL_ROUTES } from '@pgdispatch/core/internal-api';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { claimOne, insertJob } from '@pgdispatch/engine/testing/factories';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 
 const SECRET = 's'.repeat(40);
 const KEYS = { admin: 'matrix-admin-key-01', read: 'matrix-read-key-001', enqueue: 'matrix-enq-key-0001', readEnqueue: 'matrix-re-key-00001' };

@@ -2,17 +2,17 @@
 // ControlPlane as the Transport of role all): per-item queue scope in batches, values PostgreSQL
 // cannot store answered per item, and lease tokens kept out of every public answer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { mintWorkerToken } from '../../packages/api/src/tokens.js';
-import { ControlPlane } from '../../packages/api/src/control-plane.js';
-import { Dispatcher } from '../../packages/api/src/dispatcher.js';
-import { Enqueuer } from '../../packages/api/src/enqueue.js';
-import { Metrics } from '../../packages/api/src/metrics.js';
-import { WorkerPresence } from '../../packages/api/src/worker-presence.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { claimOne, insertJob } from '../../packages/engine/src/testing/factories.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { parseConfig } from '@pgdispatch/core/config';
+import { silentLogger } from '@pgdispatch/core/log';
+import { mintWorkerToken } from '@pgdispatch/api/tokens';
+import { ControlPlane } from '@pgdispatch/api/control-plane';
+import { Dispatcher } from '@pgdispatch/api/dispatcher';
+import { Enqueuer } from '@pgdispatch/api/enqueue';
+import { Metrics } from '@pgdispatch/api/metrics';
+import { WorkerPresence } from '@pgdispatch/api/worker-presence';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { claimOne, insertJob } from '@pgdispatch/engine/testing/factories';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 
 const SECRET = 'f'.repeat(40);
 const READ_KEY = 'fencing-read-key-01';

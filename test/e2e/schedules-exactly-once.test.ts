@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Scheduler } from '../../packages/api/src/scheduler.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { scheduleCreate } from '../../packages/engine/src/queries/schedule-create.js';
-import { scheduleUpdate } from '../../packages/engine/src/queries/schedule-update.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { Scheduler } from '@pgdispatch/api/scheduler';
+import { silentLogger } from '@pgdispatch/core/log';
+import { scheduleCreate } from '@pgdispatch/engine/queries/schedule-create';
+import { scheduleUpdate } from '@pgdispatch/engine/queries/schedule-update';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { spawnServer, waitFor, type ServerProcess } from '../helpers/processes.js';
 
 // Exactly-once ticks across pods, counted by the database, not by the product: three scheduler

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgDispatchClient } from '../../packages/client/src/client.js';
-import { parseConfig } from '../../packages/core/src/config.js';
-import { silentLogger } from '../../packages/core/src/log.js';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
-import { startServer, type RunningServer } from '../../apps/server/src/serve.js';
+import { PgDispatchClient } from '@pgdispatch/client/client';
+import { parseConfig } from '@pgdispatch/core/config';
+import { silentLogger } from '@pgdispatch/core/log';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 import { CLI, REPO, waitFor } from '../helpers/processes.js';
 
 // /v1/schedules on the real server (role api, ephemeral port, real database), through raw HTTP,
