@@ -7,10 +7,13 @@
  * Enqueue is retried after an ambiguous network error (the request may have been applied) only
  * when it carries an `idempotencyKey`, so a retry can never create a second job.
  */
+import { DispatchError } from '@pgdispatch/core/errors';
 import type { JobError, JobState, QueuePolicy, Job } from '@pgdispatch/core/types';
 import { readEventStream, type WireJobEvent } from './events.js';
 import type { CatchUpPolicy, Schedule } from '@pgdispatch/core/schedule';
+import type { TaskPayload, TaskSpec } from '@pgdispatch/core/task-spec';
 import { requestJson } from './retry-fetch.js';
+import { checkPayload, isTaskSpec } from './task.js';
 import type { FetchLike, JsonRequest, RetryOptions } from './retry-fetch.js';
 
 export interface PgDispatchClientOptions {
@@ -52,6 +55,16 @@ export interface BulkFilter {
   /** Most jobs one call touches (server default 1000, at most 10000). */
   limit?: number;
 }
+
+/** The plain form of `enqueue`: any task by name, on a named queue. */
+export type EnqueueJob = EnqueueInput & { queue: string };
+
+/** What a typed `enqueue(task, payload, options)` may add: everything but the task and payload. */
+export type TaskEnqueueOptions = Omit<EnqueueInput, 'task' | 'payload'> & {
+  /** Default: the task's `queue`. */
+  queue?: string;
+  signal?: AbortSignal;
+};
 
 export interface EnqueueResult {
   job: Job;
@@ -155,8 +168,33 @@ export class PgDispatchClient {
     this.#opts = opts;
   }
 
-  /** POST /v1/queues/:queue/jobs — 201 created, or 200 with the existing job for a known idempotency key. */
-  async enqueue(queue: string, input: EnqueueInput, opts: { signal?: AbortSignal } = {}): Promise<EnqueueResult> {
+  /**
+   * POST /v1/queues/:queue/jobs — 201 created, or 200 with the existing job for a known idempotency key.
+   *
+   * - `enqueue(task, payload, options?)`: `task` is a definition (`defineTask` from this package
+   *   or from `@pgdispatch/worker`); the payload is type-checked against its zod schema and
+   *   validated before it is sent (a mismatch throws `invalid_request` with the issues). The queue
+   *   is `options.queue`, else the task's `queue`.
+   * - `enqueue({ queue, task: 'name', payload, … })`: any task by name, untyped.
+   * - `enqueue(queue, { task: 'name', payload, … })`: the same, queue first.
+   */
+  enqueue<T extends TaskSpec>(task: T, payload: TaskPayload<T>, options?: TaskEnqueueOptions): Promise<EnqueueResult>;
+  enqueue(job: EnqueueJob, opts?: { signal?: AbortSignal }): Promise<EnqueueResult>;
+  enqueue(queue: string, input: EnqueueInput, opts?: { signal?: AbortSignal }): Promise<EnqueueResult>;
+  async enqueue(first: TaskSpec | EnqueueJob | string, second?: unknown, third?: TaskEnqueueOptions | { signal?: AbortSignal }): Promise<EnqueueResult> {
+    if (typeof first === 'string') return this.#enqueue(first, second as EnqueueInput, third ?? {});
+    if (isTaskSpec(first) && !('task' in first)) {
+      const { queue, signal, ...rest } = (third ?? {}) as TaskEnqueueOptions;
+      const target = queue ?? first.queue;
+      if (target === undefined) throw new DispatchError('invalid_request', `task ${first.name} names no queue: define it with one or pass { queue }`);
+      await checkPayload(first, second);
+      return this.#enqueue(target, { ...rest, task: first.name, payload: second }, signal ? { signal } : {});
+    }
+    const { queue, ...input } = first as EnqueueJob;
+    return this.#enqueue(queue, input, (second ?? {}) as { signal?: AbortSignal });
+  }
+
+  async #enqueue(queue: string, input: EnqueueInput, opts: { signal?: AbortSignal }): Promise<EnqueueResult> {
     const body = await this.#send<{ job: WireJob; created: boolean }>('POST', `/v1/queues/${seg(queue)}/jobs`, {
       body: enqueueBody(input),
       idempotent: input.idempotencyKey !== undefined,
