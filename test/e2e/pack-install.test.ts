@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../packages/engine/src/testing/database.js';
+import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 import { REPO, spawnServer, waitFor, type ServerProcess } from '../helpers/processes.js';
 
 // The packages the way a team meets them: `npm pack` @pgdispatch/core, client and worker, install
