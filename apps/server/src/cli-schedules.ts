@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { int, json } from './cli-args.js';
 import type { PgDispatchClient, ScheduleInput, SchedulePatch } from '@pgdispatch/client/client';
 
 interface ScheduleFlags {
@@ -13,18 +14,6 @@ interface ScheduleFlags {
   disabled?: boolean;
 }
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('must be an integer');
-  return n;
-};
-const json = (v: string) => {
-  try {
-    return JSON.parse(v) as unknown;
-  } catch {
-    throw new InvalidArgumentError('must be JSON');
-  }
-};
 const policy = (v: string) => {
   if (v !== 'all' && v !== 'latest' && v !== 'none') throw new InvalidArgumentError('must be all, latest or none');
   return v;

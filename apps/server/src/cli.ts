@@ -5,6 +5,7 @@ import { DispatchError } from '@pgdispatch/core/errors';
 import { PgDispatchClient } from '@pgdispatch/client/client';
 import { mintWorkerToken } from '@pgdispatch/api/tokens';
 import { createJsonLogger } from '@pgdispatch/core/log';
+import { int, json } from './cli-args.js';
 import { scheduleCommands } from './cli-schedules.js';
 import { cliDefaults, loadConfig, loadTokenSecret } from './config.js';
 import { openDatabase } from './database.js';
@@ -12,18 +13,6 @@ import { startServer } from './serve.js';
 import { serverVersion } from './version.js';
 import { watchJob } from './watch.js';
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError('must be an integer');
-  return n;
-};
-const json = (v: string) => {
-  try {
-    return JSON.parse(v) as unknown;
-  } catch {
-    throw new InvalidArgumentError('must be JSON');
-  }
-};
 /** `30d`, `12h`, `15m`, `90s` or plain seconds. */
 const duration = (v: string) => {
   const m = /^(\d+)([smhd]?)$/.exec(v.trim());

@@ -5,7 +5,7 @@
  *
  * @example
  * // createWorker from the package entry, @pgdispatch/worker
- * const worker = createWorker({ apiUrl: 'http://pgdispatch:8080', token: process.env.WORKER_TOKEN!, tasks: [resize], concurrency: 8 });
+ * const worker = createWorker({ apiUrl: 'http://pgdispatch:8080', token: workerToken, tasks: [resize], concurrency: 8 });
  * worker.start();
  * process.once('SIGTERM', () => void worker.stop());
  */
