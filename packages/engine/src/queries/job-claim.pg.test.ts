@@ -311,3 +311,32 @@ describe('task routing', () => {
     expect(claimed.map((c) => c.task)).toEqual(Array(100).fill('trap.known'));
   });
 });
+
+describe('claim commit', () => {
+  it('commits the claim asynchronously (SET LOCAL), and the connection keeps synchronous_commit on', async () => {
+    const one = db.connect(1);
+    try {
+      const q = 'async-commit';
+      await jobEnqueueMany(db.sql, { items: [{ queue: q, task: 't' }, { queue: q, task: 't' }, { queue: q, task: 't' }] });
+      // Inside a transaction the setting is visible until it ends: every claim form sets it.
+      const inside = await one.begin(async (tx) => {
+        const listed = await jobClaim(tx, { queues: [q], limit: 1, leaseMs: LEASE });
+        const [s] = await tx<{ v: string }[]>`select current_setting('synchronous_commit') as v`;
+        return { claimed: listed.length, setting: s!.v };
+      });
+      expect(inside).toEqual({ claimed: 1, setting: 'off' });
+      const routed = await one.begin(async (tx) => {
+        const jobs = await jobClaim(tx, { queues: '*', tasks: ['t'], limit: 1, leaseMs: LEASE });
+        const [s] = await tx<{ v: string }[]>`select current_setting('synchronous_commit') as v`;
+        return { claimed: jobs.length, setting: s!.v };
+      });
+      expect(routed).toEqual({ claimed: 1, setting: 'off' });
+      // Outside one, the claim's own implicit transaction ends with it: the connection is unchanged.
+      expect(await jobClaim(one, { queues: '*', limit: 1, leaseMs: LEASE })).toHaveLength(1);
+      const [after] = await one<{ v: string }[]>`select current_setting('synchronous_commit') as v`;
+      expect(after!.v).toBe('on');
+    } finally {
+      await one.end();
+    }
+  });
+});

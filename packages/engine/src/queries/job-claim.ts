@@ -59,6 +59,17 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   return claimed;
 }
 
+/**
+ * Appended to the WHERE of every claim's UPDATE: the claim's transaction commits without waiting
+ * for its WAL flush (`set_config(…, true)` is `SET LOCAL`: it ends with the transaction, the
+ * connection keeps `on`). An InitPlan, so it is evaluated once, before the first row is written.
+ * No promise weakens: a claim lost in a crash leaves its job queued (the worker's later writes are
+ * fenced off as lease_lost and the job runs again, which at-least-once allows), and the claimed
+ * job's completion is a synchronous commit, whose flush covers the earlier claim's WAL too. What
+ * it saves is one WAL flush on the claim path of every dispatch round (pickup, bounded rounds).
+ */
+export const CLAIM_ASYNC_COMMIT = `(select pg_catalog.set_config('synchronous_commit', 'off', true)) is not null`;
+
 /** The SET list of every claim; `lease` is the parameter holding the lease length in ms. */
 const claimSet = (lease: string) => `state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
             lease_expires_at = now() + ${lease} * interval '1 millisecond', updated_at = now()`;
@@ -81,7 +92,7 @@ const claimAll = (filter: string) => `with picked as (
         for update skip locked
      )
      update jobs j set ${claimSet('$2')}
-       from picked where j.id = picked.id
+       from picked where j.id = picked.id and ${CLAIM_ASYNC_COMMIT}
      returning ${CLAIMED_RETURNING}`;
 
 /** Exported so scripts/explain-claim.mjs measures exactly this text. */
@@ -115,7 +126,7 @@ const claimRanges = (from: string, where: string, limit: string, lease: string) 
        select id from candidates order by priority, run_at, id limit ${limit}
      )
      update jobs j set ${claimSet(lease)}
-       from picked where j.id = picked.id
+       from picked where j.id = picked.id and ${CLAIM_ASYNC_COMMIT}
      returning ${CLAIMED_RETURNING}`;
 
 /**
