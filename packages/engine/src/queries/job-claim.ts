@@ -185,7 +185,9 @@ function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | n
  * by an UPDATE that also refills its token bucket: the SET is evaluated once the lock is held, with
  * clock_timestamp() of that moment, so each claimer sees the tokens its predecessor left and the
  * time since. The claim takes at most floor(tokens) jobs and the spent tokens are written back
- * before commit, so however many api pods claim, the bucket is never overdrawn.
+ * before commit, so however many api pods claim, the bucket is never overdrawn. The transaction
+ * commits asynchronously (CLAIM_ASYNC_COMMIT in its claim statement): a database crash can forget
+ * the tokens spent in its last few milliseconds.
  */
 function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number, rated: boolean, onRateLimited?: (queue: string) => void): Promise<ClaimedJob[]> {
   return inTx(exec, async (tx) => {
