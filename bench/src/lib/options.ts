@@ -1,9 +1,12 @@
 /**
  * Bench options, from the environment or `--key=value` arguments (arguments win). Every option has
  * a default; SMOKE=1 shrinks the run to a fast subset (N=500, one round) that the test suite runs.
+ * The soak is off by default (ONLY=soak): it runs for minutes.
  */
-export const WORKLOADS = ['enqueue', 'processing', 'latency', 'backlog', 'pullers', 'pgbench'] as const;
+export const WORKLOADS = ['enqueue', 'processing', 'latency', 'backlog', 'pullers', 'pgbench', 'limited', 'soak'] as const;
 export type Workload = (typeof WORKLOADS)[number];
+/** Run only when named in ONLY: the soak takes minutes (up to SOAK_MAX_SECONDS). */
+export const OFF_BY_DEFAULT: readonly Workload[] = ['soak'];
 
 export interface BenchOptions {
   /** Jobs per processing run (default 20000; 500 in smoke). */
@@ -31,7 +34,22 @@ export interface BenchOptions {
   pullerBacklog: number;
   pgbenchSeconds: number;
   pgbenchClients: number;
-  /** Workloads to run (default all). */
+  /** Limited queue: concurrency limits measured (default 1,2,8; smoke 2), window seconds (default 5; smoke 1), job length ms (default 50). */
+  limitedLimits: number[];
+  limitedSeconds: number;
+  limitedJobMs: number;
+  /** Soak: jobs offered (default 2,000,000), offered rate as a fraction of the measured maximum (default 0.8). */
+  soakN: number;
+  soakRateFraction: number;
+  /** Soak: a fixed offered rate in jobs/s instead of measuring the maximum (default 0 = measure). */
+  soakRate: number;
+  /** Soak: jobs of the short processing run that measures the maximum when processing did not run (default 20000). */
+  soakCalibrateN: number;
+  /** Soak: the whole workload's time budget in seconds, calibration and drain included (default 900). */
+  soakMaxSeconds: number;
+  /** Soak: RETENTION_SECONDS (and EVENT_RETENTION_SECONDS) of the server (default 30). */
+  soakRetentionSeconds: number;
+  /** Workloads to run (default all but the soak). */
   only: Workload[];
   /** Substrings of profile ids to run (default all). */
   systems: string[];
@@ -59,6 +77,13 @@ function int(v: string | undefined, def: number, name: string): number {
   return n;
 }
 
+function fraction(v: string | undefined, def: number, name: string): number {
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 1) throw new Error(`${name} must be a number in (0, 1], got ${JSON.stringify(v)}`);
+  return n;
+}
+
 function list(v: string | undefined): string[] {
   return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -71,6 +96,7 @@ export function parseOptions(env: Record<string, string | undefined>, argv: read
   const only = list(e.ONLY);
   for (const w of only) if (!WORKLOADS.includes(w as Workload)) throw new Error(`ONLY: unknown workload ${w} (${WORKLOADS.join(', ')})`);
   const pullers = list(e.PULLERS).map((p) => int(p, 1, 'PULLERS'));
+  const limits = list(e.LIMITED_LIMITS).map((l) => Math.max(1, int(l, 1, 'LIMITED_LIMITS')));
   const opts: BenchOptions = {
     n,
     rounds: Math.max(1, int(e.ROUNDS, smoke ? 1 : 3, 'ROUNDS')),
@@ -88,7 +114,16 @@ export function parseOptions(env: Record<string, string | undefined>, argv: read
     pullerBacklog: int(e.PULLER_BACKLOG, smoke ? 5_000 : 200_000, 'PULLER_BACKLOG'),
     pgbenchSeconds: Math.max(1, int(e.PGBENCH_SECONDS, smoke ? 1 : 5, 'PGBENCH_SECONDS')),
     pgbenchClients: Math.max(1, int(e.PGBENCH_CLIENTS, 16, 'PGBENCH_CLIENTS')),
-    only: only.length > 0 ? (only as Workload[]) : smoke ? ['enqueue', 'processing', 'latency', 'pullers'] : [...WORKLOADS],
+    limitedLimits: limits.length > 0 ? limits : smoke ? [2] : [1, 2, 8],
+    limitedSeconds: Math.max(1, int(e.LIMITED_SECONDS, smoke ? 1 : 5, 'LIMITED_SECONDS')),
+    limitedJobMs: Math.max(1, int(e.LIMITED_JOB_MS, 50, 'LIMITED_JOB_MS')),
+    soakN: Math.max(10, int(e.SOAK_N, 2_000_000, 'SOAK_N')),
+    soakRateFraction: fraction(e.SOAK_RATE_FRACTION, 0.8, 'SOAK_RATE_FRACTION'),
+    soakRate: int(e.SOAK_RATE, 0, 'SOAK_RATE'),
+    soakCalibrateN: Math.max(100, int(e.SOAK_CALIBRATE_N, 20_000, 'SOAK_CALIBRATE_N')),
+    soakMaxSeconds: Math.max(10, int(e.SOAK_MAX_SECONDS, 900, 'SOAK_MAX_SECONDS')),
+    soakRetentionSeconds: int(e.SOAK_RETENTION_SECONDS, 30, 'SOAK_RETENTION_SECONDS'),
+    only: only.length > 0 ? (only as Workload[]) : smoke ? ['enqueue', 'processing', 'latency', 'pullers', 'limited'] : WORKLOADS.filter((w) => !OFF_BY_DEFAULT.includes(w)),
     systems: list(e.SYSTEMS),
     databaseUrl: e.BENCH_DATABASE_URL || undefined,
     outDir: e.OUT_DIR || new URL('../../results', import.meta.url).pathname,

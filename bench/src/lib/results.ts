@@ -1,4 +1,5 @@
 import type { PullerResult } from '../workloads/pullers.js';
+import type { SoakResult } from '../workloads/soak.js';
 import type { StatementSummary } from './pgss.js';
 
 /** Per-round values of one figure; the report shows their median. */
@@ -50,6 +51,28 @@ export interface PullerCell extends Cell {
   runs: PullerResult[];
 }
 
+export interface LimitedCell extends Cell {
+  system: string;
+  /** The queue's concurrency limit L. */
+  limit: number;
+  /** Handler length, ms. */
+  jobMs: number;
+  /** Jobs/s completed in the window, per round. */
+  rate: Series;
+  /** Most handlers seen running at once, per round (≤ limit, or the limit was not held). */
+  maxConcurrent: Series;
+}
+
+export interface SoakCell extends Cell {
+  profile: string;
+  /** The maximum the offered rate is a fraction of, jobs/s, and where it came from. */
+  maxRate: number;
+  maxSource: string;
+  fraction: number;
+  retentionSeconds: number;
+  runs: SoakResult[];
+}
+
 export interface BenchResults {
   meta: {
     startedAt: string;
@@ -67,6 +90,10 @@ export interface BenchResults {
   /** mode → puller count → per-round results. */
   pullers: Record<'batch' | 'direct', Record<string, PullerCell>>;
   pgbench: Cell & { tool?: string; insert: Series; update: Series };
+  /** Limited-queue runs by `<system profile>, limit L` (absent in results saved before the workload existed). */
+  limited?: Record<string, LimitedCell>;
+  /** The soak, run once (round 1) when ONLY names it. */
+  soak?: SoakCell;
   /** Filled by the report. */
   targets?: TargetCheck[];
 }
@@ -80,5 +107,5 @@ export interface TargetCheck {
 }
 
 export function emptyResults(meta: BenchResults['meta']): BenchResults {
-  return { meta, enqueue: {}, processing: {}, latency: {}, backlog: {}, pullers: { batch: {}, direct: {} }, pgbench: { errors: [], insert: [], update: [] } };
+  return { meta, enqueue: {}, processing: {}, latency: {}, backlog: {}, pullers: { batch: {}, direct: {} }, pgbench: { errors: [], insert: [], update: [] }, limited: {} };
 }

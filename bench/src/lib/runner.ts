@@ -7,14 +7,18 @@ import { serverPending } from '../systems/pgdispatch-server.js';
 import type { BenchContext, EnqueueTarget, WorkerProfile } from '../systems/types.js';
 import { makeBacklogTemplate, measureBacklog } from '../workloads/backlog.js';
 import { measureEnqueue } from '../workloads/enqueue.js';
+import { LIMITED_SYSTEMS } from '../workloads/limited.js';
 import { measureLatency } from '../workloads/latency.js';
 import { measurePgbench } from '../workloads/pgbench.js';
 import { measureProcessing } from '../workloads/processing.js';
 import { measurePullers, type PullerMode } from '../workloads/pullers.js';
+import { measureSoak } from '../workloads/soak.js';
+import { allThroughput } from '../systems/pgdispatch-all.js';
+import { median } from './stats.js';
 import type { BenchOptions } from './options.js';
 import { openTarget, type PgTarget } from './pg-target.js';
 import { REPO_ROOT } from './proc.js';
-import { emptyResults, type BenchResults, type Cell } from './results.js';
+import { emptyResults, type BenchResults, type Cell, type SoakCell } from './results.js';
 
 /** Rotates `items` by `round` so no system always runs first (interleaved rounds). */
 function rotate<T>(items: readonly T[], round: number): T[] {
@@ -96,6 +100,33 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
       cell.errors.push(errMessage(err));
       log(`  ${label}: ERROR ${errMessage(err)}`);
     }
+  };
+
+  /**
+   * The soak's offered rate is SOAK_RATE_FRACTION of `all (throughput)`'s maximum: SOAK_RATE when
+   * set, else this run's processing figure, else a short processing run of SOAK_CALIBRATE_N jobs.
+   * SOAK_MAX_SECONDS bounds all of it.
+   */
+  const soak = async () => {
+    const deadline = performance.now() + opts.soakMaxSeconds * 1000;
+    const measured = median(results.processing[allThroughput.id]?.rate ?? []);
+    const cell: SoakCell = (results.soak = { profile: allThroughput.id, maxRate: Number.NaN, maxSource: '', fraction: opts.soakRateFraction, retentionSeconds: opts.soakRetentionSeconds, errors: [], runs: [] });
+    await attempt(cell, `soak ${allThroughput.id}`, allThroughput.pending(), async () => {
+      if (opts.soakRate > 0) {
+        cell.maxRate = opts.soakRate / opts.soakRateFraction;
+        cell.maxSource = `SOAK_RATE=${opts.soakRate}`;
+      } else if (Number.isFinite(measured)) {
+        cell.maxRate = measured;
+        cell.maxSource = 'processing workload of this run';
+      } else {
+        const r = await measureProcessing(ctx, allThroughput, { n: opts.soakCalibrateN, concurrency: opts.concurrency, timeoutMs });
+        cell.maxRate = r.rate;
+        cell.maxSource = `a processing run of ${opts.soakCalibrateN} jobs`;
+      }
+      const rate = Math.max(1, Math.round(cell.maxRate * opts.soakRateFraction));
+      log(`  soak: ${opts.soakN} jobs offered at ${rate} jobs/s (${opts.soakRateFraction} × ${Math.round(cell.maxRate)}, ${cell.maxSource})`);
+      cell.runs.push(await measureSoak(ctx, { n: opts.soakN, rate, concurrency: opts.concurrency, retentionSeconds: opts.soakRetentionSeconds, deadline }));
+    });
   };
 
   const templates: Record<string, string> = {};
@@ -187,6 +218,21 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
           }
         }
       }
+      if (needs('limited')) {
+        const runs = LIMITED_SYSTEMS.filter((sys) => want(sys.id)).flatMap((sys) => sys.limits(opts.limitedLimits).map((limit) => ({ sys, limit })));
+        for (const { sys, limit } of rotate(runs, round)) {
+          const id = `${sys.id}, limit ${limit}`;
+          const cell = ((results.limited ??= {})[id] ??= { system: sys.system, limit, jobMs: opts.limitedJobMs, errors: [], rate: [], maxConcurrent: [] });
+          await attempt(cell, `limited ${id}`, sys.pending(), async () => {
+            const r = await sys.measure(ctx, { limit, seconds: opts.limitedSeconds, jobMs: opts.limitedJobMs, concurrency: opts.concurrency });
+            cell.rate.push(r.rate);
+            cell.maxConcurrent.push(r.maxConcurrent);
+            if (r.maxConcurrent > limit) throw new Error(`${r.maxConcurrent} handlers ran at once on a queue limited to ${limit}`);
+          });
+        }
+      }
+      // The soak runs once (it takes minutes), after round 1's processing has measured the maximum.
+      if (needs('soak') && round === 0 && want(allThroughput.id)) await soak();
     }
   } finally {
     for (const drop of dropTemplates) await drop().catch((err: unknown) => log(`dropping a template failed: ${errMessage(err)}`));

@@ -19,7 +19,7 @@ export const quietLogger = new Logger(() => (level, message) => {
 
 const PROC = fileURLToPath(new URL('../workers/graphile-worker-proc.ts', import.meta.url));
 
-async function install(_ctx: BenchContext, db: BenchDb): Promise<void> {
+export async function install(_ctx: BenchContext, db: BenchDb): Promise<void> {
   await runMigrations({ connectionString: db.url, logger: quietLogger });
 }
 
@@ -46,6 +46,11 @@ export const graphileEnqueue: EnqueueTarget = {
   open,
 };
 
+/** Starts graphile-worker-proc.ts with the given settings profile (see its header). */
+export function startGraphile(ctx: BenchContext, db: BenchDb, kind: 'throughput' | 'bounded' | 'serial', concurrency: number): Promise<RunningWorker> {
+  return startChildWorker(ctx, PROC, `graphile-worker-${kind}`, { BENCH_DB_URL: db.url, BENCH_PROFILE: kind, BENCH_CONCURRENCY: String(concurrency) });
+}
+
 function profile(kind: 'throughput' | 'bounded'): WorkerProfile {
   return {
     id: `graphile-worker (${kind})`,
@@ -58,9 +63,7 @@ function profile(kind: 'throughput' | 'bounded'): WorkerProfile {
     pending: () => undefined,
     install,
     enqueuer: open,
-    start: async (ctx, db, opts): Promise<RunningWorker> => {
-      return startChildWorker(ctx, PROC, `graphile-worker-${kind}`, { BENCH_DB_URL: db.url, BENCH_PROFILE: kind, BENCH_CONCURRENCY: String(opts.concurrency) });
-    },
+    start: (ctx, db, opts) => startGraphile(ctx, db, kind, opts.concurrency),
     // Finished jobs are deleted; failed ones stay with last_error set.
     remaining: async (db) => {
       const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker._private_jobs`;

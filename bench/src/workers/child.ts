@@ -7,6 +7,8 @@ export interface BenchPayload {
   i: number;
   /** Report the handler start time (pickup latency runs only). */
   m?: 1;
+  /** Sleep this many ms before returning (limited-queue runs only; absent = return at once). */
+  s?: number;
 }
 
 export interface ChildChannel {

@@ -1,6 +1,7 @@
 // The bench's task for pgdispatch workers, loaded by the server through TASKS_MODULE (plain
 // JavaScript: the server runs built code). The handler is the peers' trivial handler: it reports
-// its start time over IPC for marked jobs (pickup latency) and returns nothing.
+// its start time over IPC for marked jobs (pickup latency) and returns nothing, or, for jobs with
+// `s` (the limited-queue workload), returns after sleeping `s` ms.
 import { defineTask } from '@pgdispatch/worker/task';
 import { z } from 'zod';
 
@@ -21,6 +22,7 @@ export const tasks = [
     payload: z.unknown(),
     handler: (payload) => {
       if (payload && payload.m === 1 && process.connected) process.send({ type: 'marks', marks: [[payload.i, now()]] });
+      if (payload && payload.s > 0) return new Promise((resolve) => setTimeout(resolve, payload.s));
     },
   }),
 ];
