@@ -1,6 +1,7 @@
 /** Re-renders a saved run: `npm --workspace bench run report -- bench/results/<ts>.json`. */
 import { readFile } from 'node:fs/promises';
-import { checkTargets, renderReport } from './lib/report.js';
+import { renderReport } from './lib/report.js';
+import { checkTargets } from './lib/targets.js';
 import type { BenchResults } from './lib/results.js';
 
 const file = process.argv[2];

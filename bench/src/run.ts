@@ -6,7 +6,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseOptions } from './lib/options.js';
-import { checkTargets, renderReport } from './lib/report.js';
+import { renderReport } from './lib/report.js';
+import { checkTargets } from './lib/targets.js';
 import { runBench } from './lib/runner.js';
 
 const opts = parseOptions(process.env, process.argv.slice(2));
@@ -15,7 +16,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const profileDir = profile ? path.join(opts.outDir, `profiles-${stamp}`) : undefined;
 if (profileDir) await mkdir(profileDir, { recursive: true });
 const command = `${Object.entries(process.env)
-  .filter(([k]) => /^(N|ROUNDS|SMOKE|ONLY|SYSTEMS|BENCH_DATABASE_URL|SINGLE_N|PULLERS|PULLER_[A-Z]+|BACKLOG_[A-Z]+|LATENCY_[A-Z]+|PROFILE)$/.test(k))
+  .filter(([k]) => /^(N|ROUNDS|SMOKE|ONLY|SYSTEMS|BENCH_DATABASE_URL|SINGLE_N|PULLERS|PULLER_[A-Z_]+|BACKLOG_[A-Z_]+|LATENCY_[A-Z_]+|LIMITED_[A-Z_]+|SOAK_[A-Z_]+|PROFILE)$/.test(k))
   .map(([k, v]) => `${k}=${v}`)
   .join(' ')} npm run bench ${process.argv.slice(2).join(' ')}`.trim();
 const results = await runBench(opts, {

@@ -34,18 +34,18 @@ export interface BenchOptions {
   pullerBacklog: number;
   pgbenchSeconds: number;
   pgbenchClients: number;
-  /** Limited queue: concurrency limits measured (default 1,2,8; smoke 2), window seconds (default 5; smoke 1), job length ms (default 50). */
+  /** Limited queue: concurrency limits measured (default 1,2,8; smoke 2), window seconds (default 5; smoke 2), job length ms (default 50). */
   limitedLimits: number[];
   limitedSeconds: number;
   limitedJobMs: number;
-  /** Soak: jobs offered (default 2,000,000), offered rate as a fraction of the measured maximum (default 0.8). */
+  /** Soak: jobs offered (default 2,000,000; smoke 2,000), offered rate as a fraction of the measured maximum (default 0.8). */
   soakN: number;
   soakRateFraction: number;
   /** Soak: a fixed offered rate in jobs/s instead of measuring the maximum (default 0 = measure). */
   soakRate: number;
-  /** Soak: jobs of the short processing run that measures the maximum when processing did not run (default 20000). */
+  /** Soak: jobs of the short processing run that measures the maximum when processing did not run (default 20000; smoke 500). */
   soakCalibrateN: number;
-  /** Soak: the whole workload's time budget in seconds, calibration and drain included (default 900). */
+  /** Soak: the whole workload's time budget in seconds, calibration and drain included (default 900; smoke 60). */
   soakMaxSeconds: number;
   /** Soak: RETENTION_SECONDS (and EVENT_RETENTION_SECONDS) of the server (default 30). */
   soakRetentionSeconds: number;
@@ -115,15 +115,15 @@ export function parseOptions(env: Record<string, string | undefined>, argv: read
     pgbenchSeconds: Math.max(1, int(e.PGBENCH_SECONDS, smoke ? 1 : 5, 'PGBENCH_SECONDS')),
     pgbenchClients: Math.max(1, int(e.PGBENCH_CLIENTS, 16, 'PGBENCH_CLIENTS')),
     limitedLimits: limits.length > 0 ? limits : smoke ? [2] : [1, 2, 8],
-    limitedSeconds: Math.max(1, int(e.LIMITED_SECONDS, smoke ? 1 : 5, 'LIMITED_SECONDS')),
+    limitedSeconds: Math.max(1, int(e.LIMITED_SECONDS, smoke ? 2 : 5, 'LIMITED_SECONDS')),
     limitedJobMs: Math.max(1, int(e.LIMITED_JOB_MS, 50, 'LIMITED_JOB_MS')),
-    soakN: Math.max(10, int(e.SOAK_N, 2_000_000, 'SOAK_N')),
+    soakN: Math.max(10, int(e.SOAK_N, smoke ? 2_000 : 2_000_000, 'SOAK_N')),
     soakRateFraction: fraction(e.SOAK_RATE_FRACTION, 0.8, 'SOAK_RATE_FRACTION'),
     soakRate: int(e.SOAK_RATE, 0, 'SOAK_RATE'),
-    soakCalibrateN: Math.max(100, int(e.SOAK_CALIBRATE_N, 20_000, 'SOAK_CALIBRATE_N')),
-    soakMaxSeconds: Math.max(10, int(e.SOAK_MAX_SECONDS, 900, 'SOAK_MAX_SECONDS')),
+    soakCalibrateN: Math.max(100, int(e.SOAK_CALIBRATE_N, smoke ? 500 : 20_000, 'SOAK_CALIBRATE_N')),
+    soakMaxSeconds: Math.max(10, int(e.SOAK_MAX_SECONDS, smoke ? 60 : 900, 'SOAK_MAX_SECONDS')),
     soakRetentionSeconds: int(e.SOAK_RETENTION_SECONDS, 30, 'SOAK_RETENTION_SECONDS'),
-    only: only.length > 0 ? (only as Workload[]) : smoke ? ['enqueue', 'processing', 'latency', 'pullers', 'limited'] : WORKLOADS.filter((w) => !OFF_BY_DEFAULT.includes(w)),
+    only: only.length > 0 ? (only as Workload[]) : smoke ? ['enqueue', 'processing', 'latency', 'pullers', 'limited', 'soak'] : WORKLOADS.filter((w) => !OFF_BY_DEFAULT.includes(w)),
     systems: list(e.SYSTEMS),
     databaseUrl: e.BENCH_DATABASE_URL || undefined,
     outDir: e.OUT_DIR || new URL('../../results', import.meta.url).pathname,

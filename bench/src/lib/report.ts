@@ -1,83 +1,7 @@
-import type { BenchResults, Cell, Series, TargetCheck } from './results.js';
-import { median, spread } from './stats.js';
-
-const fmtInt = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : 'n/a');
-const fmt1 = (v: number) => (Number.isFinite(v) ? v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2) : 'n/a');
-const fmtX = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '');
-const mb = (bytes: number) => (Number.isFinite(bytes) ? `${Math.round(bytes / 2 ** 20)} MB` : 'n/a');
-
-function range(s: Series, f: (v: number) => string): string {
-  if (s.length < 2) return '';
-  const { min, max } = spread(s);
-  return `[${f(min)}–${f(max)}]`;
-}
-
-/** Why a cell has no numbers: pending, an error, or nothing. */
-function status(c: Cell | undefined): string | undefined {
-  if (!c) return 'not run';
-  if (c.pending) return c.pending;
-  if (c.errors.length > 0) return `error: ${c.errors[0]?.split('\n')[0]}`;
-  return undefined;
-}
-
-function table(headers: string[], rows: string[][], align: ('l' | 'r')[] = []): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => ((align[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd();
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-/** Best median among the cells of the given systems (peers), by `pick`; NaN when none ran. */
-function bestPeer<T extends Cell & { system: string }>(cells: Record<string, T>, pick: (c: T) => Series, higherIsBetter = true): { id: string; value: number } {
-  let best = { id: '', value: Number.NaN };
-  for (const [id, c] of Object.entries(cells)) {
-    if (c.system === 'pgdispatch') continue;
-    const v = median(pick(c));
-    if (!Number.isFinite(v)) continue;
-    if (!Number.isFinite(best.value) || (higherIsBetter ? v > best.value : v < best.value)) best = { id, value: v };
-  }
-  return best;
-}
-
-const m = (s: Series | undefined) => median(s ?? []);
-
-/** Checks the issue's targets against the medians. */
-export function checkTargets(r: BenchResults): TargetCheck[] {
-  const out: TargetCheck[] = [];
-  const ratio = (figure: string, goal: number, a: number, b: number, aId: string, bId: string) => {
-    const v = a / b;
-    out.push({
-      figure,
-      goal: `≥ ${goal}×`,
-      measured: Number.isFinite(v) ? `${v.toFixed(2)}× (${fmtInt(a)} vs ${fmtInt(b)} ${bId ? `${bId}` : ''})`.trim() : `n/a (${aId})`,
-      met: Number.isFinite(v) ? v >= goal : null,
-    });
-  };
-  const p = r.processing;
-  const gw = m(p['graphile-worker (throughput)']?.rate);
-  const gwb = m(p['graphile-worker (bounded)']?.rate);
-  ratio('processing: all (throughput) vs graphile-worker throughput', 1.25, m(p['pgdispatch all (throughput)']?.rate), gw, 'all (throughput)', 'jobs/s');
-  ratio('processing: split over HTTP vs graphile-worker throughput', 1.0, m(p['pgdispatch split (api + worker, HTTP)']?.rate), gw, 'split', 'jobs/s');
-  ratio('processing: all (bounded) vs graphile-worker bounded', 2.0, m(p['pgdispatch all (bounded)']?.rate), gwb, 'all (bounded)', 'jobs/s');
-  for (const id of ['pgdispatch all (throughput)', 'pgdispatch all (bounded)', 'pgdispatch split (api + worker, HTTP)']) {
-    const v = m(r.latency[id]?.p50);
-    out.push({ figure: `pickup p50, ${id.replace('pgdispatch ', '')}`, goal: '≤ 2 ms', measured: Number.isFinite(v) ? `${v.toFixed(2)} ms` : 'n/a', met: Number.isFinite(v) ? v <= 2 : null });
-  }
-  for (const kind of ['single', 'bulk'] as const) {
-    const peer = bestPeer(r.enqueue, (c) => c[kind]);
-    for (const id of ['pgdispatch (engine)', 'pgdispatch (HTTP api)']) {
-      ratio(`enqueue ${kind}: ${id.replace('pgdispatch ', '')} vs best peer (${peer.id || 'n/a'})`, 1.3, m(r.enqueue[id]?.[kind]), peer.value, id, 'jobs/s');
-    }
-  }
-  const bl = r.backlog['pgdispatch all (throughput)'];
-  ratio('backlog: 1M vs 10k waiting, all (throughput)', 0.9, m(bl?.large), m(bl?.small), 'backlog', 'jobs/s');
-  const split = p['pgdispatch split (api + worker, HTTP)'];
-  for (const [role, limit] of [['api', 150], ['worker', 100]] as const) {
-    const v = m(split?.rss[role]) / 2 ** 20;
-    out.push({ figure: `peak RSS, ${role} process (split, processing)`, goal: `≤ ${limit} MB`, measured: Number.isFinite(v) ? `${Math.round(v)} MB` : 'n/a', met: Number.isFinite(v) ? v <= limit : null });
-  }
-  return out;
-}
+import type { BenchResults } from './results.js';
+import { bestPeer, fmt1, fmtInt, fmtX, m, mb, range, status, table } from './format.js';
+import { renderLimited, renderSoak } from './report-cost.js';
+import { checkTargets } from './targets.js';
 
 /** The full text report: one table per workload, then the targets. */
 export function renderReport(r: BenchResults): string {
@@ -197,6 +121,8 @@ export function renderReport(r: BenchResults): string {
         table(['pullers', 'batch jobs/s', 'batch stmts/s', 'batch rows/job', 'direct jobs/s', 'direct stmts/s', 'direct rows/job', 'batch/direct'], rows),
     );
   }
+
+  for (const section of [renderLimited(r, r.meta.options as { limitedSeconds?: number }), renderSoak(r)]) if (section) parts.push(section);
 
   const targets = r.targets ?? checkTargets(r);
   parts.push(

@@ -57,8 +57,10 @@ export interface LimitedCell extends Cell {
   limit: number;
   /** Handler length, ms. */
   jobMs: number;
-  /** Jobs/s completed in the window, per round. */
+  /** Steady jobs/s (handler starts after the first L over first → last start), per round. */
   rate: Series;
+  /** Jobs completed in the window per the database, over the window's seconds, per round. */
+  windowRate: Series;
   /** Most handlers seen running at once, per round (≤ limit, or the limit was not held). */
   maxConcurrent: Series;
 }
