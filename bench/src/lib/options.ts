@@ -99,7 +99,8 @@ export function parseOptions(env: Record<string, string | undefined>, argv: read
   const limits = list(e.LIMITED_LIMITS).map((l) => Math.max(1, int(l, 1, 'LIMITED_LIMITS')));
   const opts: BenchOptions = {
     n,
-    rounds: Math.max(1, int(e.ROUNDS, smoke ? 1 : 3, 'ROUNDS')),
+    // The soak runs once per run: a soak-only run has one round unless ROUNDS says otherwise.
+    rounds: Math.max(1, int(e.ROUNDS, smoke || (only.length === 1 && only[0] === 'soak') ? 1 : 3, 'ROUNDS')),
     smoke,
     singleN: int(e.SINGLE_N, Math.min(n, smoke ? 50 : 5000), 'SINGLE_N'),
     bulkChunk: Math.max(1, int(e.BULK_CHUNK, 1000, 'BULK_CHUNK')),

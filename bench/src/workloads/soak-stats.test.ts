@@ -32,7 +32,8 @@ test('parts split the run by completions; a slower last part shows as a throughp
   const samples: ProgressSample[] = [];
   for (let k = 1; k <= 9; k++) samples.push({ t: k * 100, completed: k * 100, backlog: 10, jobsBytes: k * 1000 });
   samples.push({ t: 1100, completed: 1000, backlog: 40, jobsBytes: 20_000 });
-  const pickups = Array.from({ length: 1000 }, (_, i) => ({ i, ms: i >= 900 ? 30 : 10 }));
+  // Pickup: 10 ms, except 50 ms in the middle part and 30 ms in the last.
+  const pickups = Array.from({ length: 1000 }, (_, i) => ({ i, ms: i >= 900 ? 30 : i >= 500 && i < 600 ? 50 : 10 }));
   const parts = soakParts(samples, pickups, 1000);
   expect(parts).toHaveLength(10);
   expect(parts[0]?.rate).toBeCloseTo(1000);
@@ -44,7 +45,7 @@ test('parts split the run by completions; a slower last part shows as a throughp
   expect(parts[9]?.jobsBytes).toBe(20_000);
   const v = soakVerdict(parts, 1000, 2500);
   expect(v.throughput).toBeCloseTo(0.5);
-  expect(v.pickupP99).toBe(3);
+  expect(v.pickupP99).toBe(5); // the worst part, not just the last, is what "stable" is held to
   expect(v.size).toBe(2.5);
 });
 

@@ -109,8 +109,8 @@ export function soakVerdict(parts: readonly SoakPart[], sizeFirst: number, sizeE
   return {
     /** Throughput of the last part over the first (goal ≥ 0.9). */
     throughput: last && first ? last.rate / first.rate : Number.NaN,
-    /** Pickup p99 of the last part over the first (goal ≤ 2: stable). */
-    pickupP99: last && first ? last.pickupP99 / first.pickupP99 : Number.NaN,
+    /** Pickup p99 of the worst later part over the first (goal ≤ 2: stable over the whole run). */
+    pickupP99: last && first ? Math.max(...parts.slice(1).map((p) => p.pickupP99)) / first.pickupP99 : Number.NaN,
     /** `jobs` size at the end over its size after the first 10% (goal ≤ 2). */
     size: sizeEnd / sizeFirst,
   };
