@@ -1,6 +1,7 @@
 import { fmt1, fmtInt, fmtX, m, range, status, table } from './format.js';
 import type { BenchResults } from './results.js';
 import { idealRate } from '../workloads/limited.js';
+import { soakVerdict } from '../workloads/soak-stats.js';
 
 /** Report sections for the workloads of "cost as work grows": the limited queue and the soak. */
 
@@ -41,7 +42,7 @@ export function renderSoak(r: BenchResults): string | undefined {
   ]);
   const first = run.parts[0];
   const last = run.parts.at(-1);
-  const v = run.verdict;
+  const v = soakVerdict(run.parts, run.sizeFirst, run.sizeEnd); // recomputed: saved runs re-render with today's rules
   return [
     `${head}\n${fmtInt(run.offered)} jobs offered at ${fmtInt(run.offeredRate)} jobs/s = ${c.fraction} × ${fmtInt(c.maxRate)} (${c.maxSource}); ` +
       `the enqueuer achieved ${fmtInt(run.enqueueRate)} jobs/s in bulk chunks on a timer; ${fmtInt(run.completed)} finished in ${fmt1(run.seconds)} s${run.note ? `; STOPPED EARLY: ${run.note}` : ''}`,
