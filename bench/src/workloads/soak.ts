@@ -33,7 +33,10 @@ export interface SoakResult {
   /** Window start → every offered job finished (or the deadline), seconds. */
   seconds: number;
   parts: SoakPart[];
-  /** pg_total_relation_size('jobs') (heap, indexes, TOAST) right after 10% of the jobs completed, and at the end. */
+  /**
+   * pg_total_relation_size('jobs') (heap, indexes, TOAST) right after 10% of the jobs completed, and
+   * at the end. A run cut short before 10% of n takes the size sampled nearest 10% of what finished.
+   */
   sizeFirst: number;
   sizeEnd: number;
   /** Rows in `jobs` at those two moments (retention at work when they stop growing). */
@@ -160,6 +163,12 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
       for (const [i, sent] of sentAt) {
         const started = server.child.marks.get(i);
         if (started !== undefined) pickups.push({ i, ms: started - offset - sent });
+      }
+      if (Number.isNaN(sizeFirst)) {
+        // Cut short before 10% of n finished: the once-a-second size sample nearest 10% of what did.
+        const tenth = samples.filter((x) => x.jobsBytes !== undefined && x.completed >= completed / 10)[0];
+        sizeFirst = tenth?.jobsBytes ?? Number.NaN;
+        rowsFirst = tenth ? tenth.completed + tenth.backlog : Number.NaN;
       }
       const parts = soakParts(samples, pickups, completed);
       return {
