@@ -10,7 +10,7 @@
 import { DispatchError } from '@pgdispatch/core/errors';
 import type { JobError, JobState, QueuePolicy, Job } from '@pgdispatch/core/types';
 import { readEventStream, type WireJobEvent } from './events.js';
-import type { CatchUpPolicy, Schedule } from '@pgdispatch/core/schedule';
+import type { Schedule, ScheduleFields } from '@pgdispatch/core/schedule';
 import type { TaskPayload, TaskSpec } from '@pgdispatch/core/task-spec';
 import { requestJson } from './retry-fetch.js';
 import { checkPayload, isTaskSpec } from './task.js';
@@ -99,21 +99,8 @@ export interface QueueStats {
 }
 
 /** POST /v1/schedules body: a cron expression (5 fields, or 6 with seconds first) read in `timeZone`. */
-export interface ScheduleInput {
+export interface ScheduleInput extends ScheduleFields {
   name: string;
-  cron: string;
-  /** IANA time zone (default UTC). */
-  timeZone?: string;
-  queue: string;
-  task: string;
-  payload?: unknown;
-  priority?: number;
-  /** null = the queue default. */
-  maxAttempts?: number | null;
-  /** Default true. */
-  enabled?: boolean;
-  /** Ticks missed while no api pod ran: all (the newest 100), latest (default), none. */
-  catchUp?: CatchUpPolicy;
 }
 
 /** PATCH /v1/schedules/:name body: only the fields given change. */

@@ -23,6 +23,28 @@ const ON_TIME_MAX_TICKS = 1000;
 /** Skipped ticks are counted by walking the expression, up to this many per catch-up. */
 const SKIP_COUNT_MAX = 1000;
 
+/**
+ * The fields a caller sets on a schedule (everything but its name and bookkeeping): the POST
+ * /v1/schedules body without `name`, and what the engine validates and stores.
+ */
+export interface ScheduleFields {
+  /** 5 fields, or 6 with seconds first. */
+  cron: string;
+  /** IANA zone the expression is read in (default UTC). */
+  timeZone?: string;
+  queue: string;
+  task: string;
+  payload?: unknown;
+  /** Lower runs first (default 0). */
+  priority?: number;
+  /** null or unset = the queue's default. */
+  maxAttempts?: number | null;
+  /** Default true. */
+  enabled?: boolean;
+  /** Ticks missed while no api pod ran: all (the newest 100), latest (default), none. */
+  catchUp?: CatchUpPolicy;
+}
+
 export interface Schedule {
   name: string;
   /** 5 fields, or 6 with seconds first. */

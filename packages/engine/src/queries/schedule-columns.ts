@@ -1,30 +1,13 @@
 import { DispatchError, invalidRequest } from '@pgdispatch/core/errors';
 import { isValidQueueName, NAME_PATTERN } from '@pgdispatch/core/queue-name';
-import { CATCH_UP_POLICIES, cronProblem, type CatchUpPolicy } from '@pgdispatch/core/schedule';
+import { CATCH_UP_POLICIES, cronProblem, type ScheduleFields } from '@pgdispatch/core/schedule';
 
 /** Column list of a schedule row, aliased to core's Schedule shape. */
 export const SCHEDULE_COLUMNS = `name, cron, time_zone as "timeZone", queue, task, payload, priority,
   max_attempts as "maxAttempts", enabled, catch_up as "catchUp", next_run_at as "nextRunAt",
   last_tick_at as "lastTickAt", last_job_id as "lastJobId", created_at as "createdAt", updated_at as "updatedAt"`;
 
-/** The fields a caller sets on a schedule (everything but its bookkeeping). */
-export interface ScheduleFields {
-  /** 5 fields, or 6 with seconds first. */
-  cron: string;
-  /** IANA zone the expression is read in (default UTC). */
-  timeZone?: string;
-  queue: string;
-  task: string;
-  payload?: unknown;
-  /** Lower runs first (default 0). */
-  priority?: number;
-  /** null or unset = the queue's default. */
-  maxAttempts?: number | null;
-  /** Default true. */
-  enabled?: boolean;
-  /** Default latest. */
-  catchUp?: CatchUpPolicy;
-}
+export type { ScheduleFields };
 
 const bad = (path: string, message: string) => invalidRequest(`invalid schedule: ${path} ${message}`, [{ path, message }]);
 
