@@ -125,7 +125,9 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       // LISTEN before serving: streams then never wait for it (and a failure shows at start).
       await events.start();
       phases.background.push(() => events.stop());
-      const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+      // Enqueues and completions committed here wake this process's dispatcher at once (the NOTIFY
+      // they also send is for the other api pods).
+      const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, onRunnable: (queues) => dispatcher.wakeQueues(queues) });
       const presence = new WorkerPresence();
       const control = new ControlPlane({ sql: db.sql, dispatcher, enqueuer, presence, metrics, leaseMs: config.LEASE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
       app = createApp({

@@ -41,15 +41,22 @@ export interface ControlPlaneOptions {
  * (the internal routes pass it; in-process, role all, it is `*`). A job outside it is `forbidden`
  * per item, checked in the write's own statement (engine/queries/fenced.ts). A result that cannot
  * be stored (or is over `maxPayloadBytes`) is answered per item and its job recorded failed.
+ *
+ * A write that frees a running slot of a concurrency-limited queue (or returns a job to its queue)
+ * wakes this process's dispatcher for that queue as soon as it commits (`#wake`): in role all and
+ * on the api that received the HTTP completion the next job is claimed without waiting for the
+ * NOTIFY the statement also sends (which wakes the other api pods).
  */
 export class ControlPlane implements Transport {
   readonly #completions: Batcher<CompleteItem, LeaseOutcome>;
   readonly #failures: Batcher<FailItem, FailOutcome>;
   readonly #durations: RunDurations;
+  readonly #wake: (queues: string[]) => void;
 
   constructor(private readonly opts: ControlPlaneOptions) {
-    this.#completions = new Batcher((items) => jobCompleteMany(opts.sql, { items, maxResultBytes: opts.maxPayloadBytes }));
-    this.#failures = new Batcher((items) => jobFailMany(opts.sql, { items }));
+    this.#wake = (queues) => opts.dispatcher.wakeQueues(queues);
+    this.#completions = new Batcher((items) => jobCompleteMany(opts.sql, { items, maxResultBytes: opts.maxPayloadBytes, onWake: this.#wake }));
+    this.#failures = new Batcher((items) => jobFailMany(opts.sql, { items, onWake: this.#wake }));
     this.#durations = new RunDurations(opts.metrics);
   }
 
@@ -84,14 +91,14 @@ export class ControlPlane implements Transport {
     const one = { id: item.id, leaseToken: item.leaseToken, result: item.result };
     const out = scope === '*'
       ? await this.#completions.push(one)
-      : ((await jobCompleteMany(this.opts.sql, { items: [one], queues: scope, maxResultBytes: this.opts.maxPayloadBytes }))[0] as LeaseOutcome);
+      : ((await jobCompleteMany(this.opts.sql, { items: [one], queues: scope, maxResultBytes: this.opts.maxPayloadBytes, onWake: this.#wake }))[0] as LeaseOutcome);
     this.#observe(out, 'succeeded');
     return out;
   }
 
   /** Completions that arrived together over HTTP: one statement, reported per item. */
   async completeMany(items: (LeaseRef & { result?: unknown })[], scope: QueueScope = '*'): Promise<LeaseOutcome[]> {
-    const out = await jobCompleteMany(this.opts.sql, { items, queues: scope, maxResultBytes: this.opts.maxPayloadBytes });
+    const out = await jobCompleteMany(this.opts.sql, { items, queues: scope, maxResultBytes: this.opts.maxPayloadBytes, onWake: this.#wake });
     for (const o of out) this.#observe(o, 'succeeded');
     return out;
   }
@@ -99,19 +106,19 @@ export class ControlPlane implements Transport {
   /** One failure; batched like complete() when unscoped. */
   async fail(item: LeaseRef & { error: JobError; retryable: boolean }, scope: QueueScope = '*'): Promise<FailReply> {
     const one = { id: item.id, leaseToken: item.leaseToken, error: item.error, retryable: item.retryable };
-    const out = scope === '*' ? await this.#failures.push(one) : ((await jobFailMany(this.opts.sql, { items: [one], queues: scope }))[0] as FailOutcome);
+    const out = scope === '*' ? await this.#failures.push(one) : ((await jobFailMany(this.opts.sql, { items: [one], queues: scope, onWake: this.#wake }))[0] as FailOutcome);
     return this.#failReply(out);
   }
 
   /** Failures that arrived together over HTTP: one transaction, reported per item. */
   async failMany(items: (LeaseRef & { error: JobError; retryable: boolean })[], scope: QueueScope = '*'): Promise<FailReply[]> {
-    const out = await jobFailMany(this.opts.sql, { items, queues: scope });
+    const out = await jobFailMany(this.opts.sql, { items, queues: scope, onWake: this.#wake });
     return out.map((o) => this.#failReply(o));
   }
 
   /** Worker-initiated releases (graceful shutdown); the dispatcher counts its own. */
   async release(items: LeaseRef[], scope: QueueScope = '*'): Promise<LeaseOutcome[]> {
-    const out = await jobReleaseMany(this.opts.sql, { items, queues: scope });
+    const out = await jobReleaseMany(this.opts.sql, { items, queues: scope, onWake: this.#wake });
     this.#durations.forget(out.filter((o) => o.ok).map((o) => o.id));
     this.opts.metrics.released.inc(out.filter((o) => o.ok).length);
     return out;

@@ -64,6 +64,14 @@ export class Dispatcher {
   private listener: Listener | undefined;
   /** Waiter keys whose last claim came back short: nothing claimable until a wake-up. */
   private readonly drained = new Set<string>();
+  /**
+   * Keys whose claim is in flight → whether a wake-up for them arrived meanwhile. Such a wake may
+   * be for a commit the claim's snapshot did not see, so that claim must not mark the key
+   * drained (before, it did, and the wake-up was lost until the poll).
+   */
+  private readonly inFlight = new Map<string, boolean>();
+  /** Per rate-limited queue: the timer that wakes it when its bucket's next token is due. */
+  private readonly tokenTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -77,6 +85,8 @@ export class Dispatcher {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const t of this.tokenTimers.values()) clearTimeout(t.timer);
+    this.tokenTimers.clear();
     for (const w of [...this.waiters]) this.finish(w);
     await this.listener?.stop().catch(() => {});
     while (this.running) await new Promise((r) => setTimeout(r, 5));
@@ -123,16 +133,28 @@ export class Dispatcher {
     });
   }
 
-  /** Wake-up from NOTIFY (a queue name) or the poll timer (no name). */
+  /**
+   * Wake-up for `queue` (NOTIFY, a local commit, a due token) or for everything (the poll timer,
+   * a reconnect: no name). Clears the drained mark of every key whose queue set includes the
+   * queue (`*` includes all), and flags such keys' claims in flight so they do not set it again.
+   * Callers wake only for something that happened — a job became runnable, a running slot of a
+   * limited queue was freed, a token came due — never because a claim came back empty: that is
+   * what keeps a full limited queue from spinning.
+   */
   wake(queue?: string): void {
-    if (queue === undefined) this.drained.clear();
-    else {
-      for (const key of [...this.drained]) {
-        const queues = key.slice(0, key.indexOf('|'));
-        if (queues === '*' || queues.split(',').includes(queue)) this.drained.delete(key);
-      }
-    }
+    const hit = (key: string) => {
+      if (queue === undefined) return true;
+      const queues = key.slice(0, key.indexOf('|'));
+      return queues === '*' || queues.split(',').includes(queue);
+    };
+    for (const key of this.drained) if (hit(key)) this.drained.delete(key);
+    for (const key of this.inFlight.keys()) if (hit(key)) this.inFlight.set(key, true);
     if (this.waiters.size > 0) this.schedule();
+  }
+
+  /** wake() for each queue a local commit made claimable (enqueue, completion, failure, release). */
+  wakeQueues(queues: Iterable<string>): void {
+    for (const q of queues) this.wake(q);
   }
 
   private schedule(): void {
@@ -170,11 +192,16 @@ export class Dispatcher {
       const limit = Math.min(demand, this.opts.batchMax);
       if (limit <= 0) continue;
       for (const w of group) w.claiming = true;
+      this.inFlight.set(key, false);
       try {
-        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, ...(this.opts.onRateLimited && { onRateLimited: this.opts.onRateLimited }) });
+        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, onRateLimited: this.#rateLimited });
         this.opts.onClaimRound?.(jobs.length, demand);
-        if (jobs.length < limit) this.drained.add(key);
-        else this.again = true; // more may be waiting; the next round serves the rest of the demand
+        // A short claim drains the key unless a wake-up for it came while the claim ran (then
+        // wake() already asked for another round).
+        if (jobs.length < limit) {
+          if (!this.inFlight.get(key)) this.drained.add(key);
+        } else this.again = true; // more may be waiting; the next round serves the rest of the demand
+        this.inFlight.delete(key);
         await this.deliver(group, jobs);
       } catch (err) {
         // Database trouble: the waiters keep waiting (until their deadline) and the claim is
@@ -183,6 +210,7 @@ export class Dispatcher {
         this.opts.log.warn('claim failed', { error: String(err) });
         this.retrySoon();
       } finally {
+        this.inFlight.delete(key);
         for (const w of group) {
           w.claiming = false;
           if (w.expired) this.finish(w);
@@ -190,6 +218,27 @@ export class Dispatcher {
       }
     }
   }
+
+  /**
+   * The token bucket cut a claim short: wake the queue when its next token is due (rounded up by a
+   * millisecond so the bucket holds the whole token by then) instead of on the poll, which held a
+   * queue limited to 10 per second to 1 claim per POLL_INTERVAL_MS. One timer per queue, the
+   * earliest due; it fires once, and a claim it causes that is cut short again sets the next.
+   */
+  readonly #rateLimited = (queue: string, nextTokenMs: number): void => {
+    this.opts.onRateLimited?.(queue);
+    if (this.stopped) return;
+    const at = Date.now() + Math.ceil(nextTokenMs) + 1;
+    const pending = this.tokenTimers.get(queue);
+    if (pending && pending.at <= at) return;
+    if (pending) clearTimeout(pending.timer);
+    const timer = setTimeout(() => {
+      this.tokenTimers.delete(queue);
+      this.wake(queue);
+    }, at - Date.now());
+    timer.unref();
+    this.tokenTimers.set(queue, { at, timer });
+  };
 
   /** One retry of the claim rounds CLAIM_RETRY_MS after a failure, while anyone waits. */
   private retrySoon(): void {
@@ -225,7 +274,7 @@ export class Dispatcher {
   async release(jobs: ClaimedJob[]): Promise<void> {
     if (jobs.length === 0) return;
     try {
-      await jobReleaseMany(this.opts.sql, { items: jobs.map((j) => ({ id: j.id, leaseToken: j.leaseToken })) });
+      await jobReleaseMany(this.opts.sql, { items: jobs.map((j) => ({ id: j.id, leaseToken: j.leaseToken })), onWake: (qs) => this.wakeQueues(qs) });
       this.opts.onRelease?.(jobs.length);
     } catch (err) {
       // The lease reaper returns them when their lease expires.

@@ -13,6 +13,7 @@
  */
 import { DispatchError, leaseLost as leaseLostError } from '@pgdispatch/core/errors';
 import { leaseLostItem, type ItemRefusal, type LeaseRef } from '@pgdispatch/core/transport';
+import { JOBS_CHANNEL } from '../notify.js';
 
 /** The queues a write may touch: `*` or names (a worker credential's queues). */
 export type QueueScope = '*' | readonly string[];
@@ -39,6 +40,37 @@ export function fencedCtes(ids: number, tokens: number, scope: number, extra = '
         order by j.id
           for update of j
      )`;
+}
+
+/**
+ * Observer of a holder write: the queues it notified on the jobs channel (NOTIFY is sent at
+ * commit), so the caller can wake its own dispatcher at once instead of waiting for the round
+ * trip. Called only when there are some.
+ */
+export type OnWake = (queues: string[]) => void;
+
+/**
+ * CTE `woken`: one row, the distinct queues of `source` (a CTE with `queue` and `state` columns:
+ * the rows a write just ended or returned) that another claim can use now, each notified on the
+ * jobs channel. That is a queue with a concurrency limit (the write freed one of its running
+ * slots, whatever the row's new state) and, when `runnableState` is given, any queue where a row
+ * is now in that state (released → queued). Unlimited queues' completions notify nobody: the
+ * common path pays one primary-key probe of `queues` per distinct queue of the batch and no NOTIFY.
+ */
+export function wokenCte(source: string, runnableState?: string): string {
+  const runnable = runnableState === undefined ? 'false' : `bool_or(s.state = '${runnableState}')`;
+  return `woken as (
+       select coalesce(array_agg(w.queue), '{}') as queues, count(pg_notify('${JOBS_CHANNEL}', w.queue)) as n
+         from (select s.queue from ${source} s left join queues q on q.name = s.queue
+                group by s.queue, q.concurrency_limit
+               having q.concurrency_limit is not null or ${runnable}) w
+     )`;
+}
+
+/** The queues a `woken` row carried, to the observer (if any and if there are some). */
+export function reportWoken(rows: readonly { kind: string; woken?: string[] | null }[], onWake: OnWake | undefined): void {
+  if (!onWake) return;
+  for (const r of rows) if (r.kind === 'woken' && r.woken && r.woken.length > 0) onWake(r.woken);
 }
 
 export const leaseKey = (id: number, token: string) => `${id}:${token.toLowerCase()}`;

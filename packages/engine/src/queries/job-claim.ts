@@ -16,8 +16,12 @@ export interface ClaimParams {
   limit: number;
   /** Lease length in ms; the lease expires at the database's now() + leaseMs. */
   leaseMs: number;
-  /** Observer: a rate-limited queue's bucket held fewer tokens than this claim could have taken. */
-  onRateLimited?: (queue: string) => void;
+  /**
+   * Observer: a rate-limited queue's bucket held fewer tokens than this claim could have taken.
+   * `nextTokenMs` is when the bucket next holds a whole token (from what this claim left), in ms
+   * from now: the caller can claim again then instead of on its poll.
+   */
+  onRateLimited?: (queue: string, nextTokenMs: number) => void;
 }
 
 /**
@@ -189,18 +193,18 @@ function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | n
  * commits asynchronously (CLAIM_ASYNC_COMMIT in its claim statement): a database crash can forget
  * the tokens spent in its last few milliseconds.
  */
-function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number, rated: boolean, onRateLimited?: (queue: string) => void): Promise<ClaimedJob[]> {
+function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number, rated: boolean, onRateLimited?: ClaimParams['onRateLimited']): Promise<ClaimedJob[]> {
   return inTx(exec, async (tx) => {
     const [q] = rated
-      ? await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null }[]>`
+      ? await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null; intervalMs: number | null }[]>`
           update queues set
             rate_tokens = case when rate_limit is null then null else least(rate_limit::float8, coalesce(rate_tokens, rate_limit::float8)
               + greatest(0, extract(epoch from clock_timestamp() - coalesce(rate_updated_at, clock_timestamp())) * 1000) * rate_limit / rate_interval_ms) end,
             rate_updated_at = clock_timestamp()
            where name = ${queue}
-          returning concurrency_limit as limit, paused, rate_limit as rate, rate_tokens as tokens`)
-      : await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null }[]>`
-          select concurrency_limit as limit, paused, null::int as rate, null::float8 as tokens from queues where name = ${queue} for update`);
+          returning concurrency_limit as limit, paused, rate_limit as rate, rate_tokens as tokens, rate_interval_ms as "intervalMs"`)
+      : await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null; intervalMs: number | null }[]>`
+          select concurrency_limit as limit, paused, null::int as rate, null::float8 as tokens, null::int as "intervalMs" from queues where name = ${queue} for update`);
     if (!q || q.paused || (q.limit === null && q.rate === null)) return [];
     let room = limit;
     if (q.limit !== null) {
@@ -211,15 +215,18 @@ function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: 
     const budget = q.rate === null ? room : Math.floor((q.tokens ?? 0) + 1e-9);
     const limitedByRate = budget < room;
     room = Math.min(room, budget);
+    // The bucket refills rate_limit tokens per rate_interval_ms: the next whole token is due when
+    // what this claim leaves (`left`, below 1 when the bucket cut the claim short) reaches 1.
+    const nextTokenMs = (left: number) => Math.max(0, (1 - left) * (q.intervalMs ?? 1000) / (q.rate ?? 1));
     if (room <= 0) {
-      if (limitedByRate) onRateLimited?.(queue);
+      if (limitedByRate) onRateLimited?.(queue, nextTokenMs(q.tokens ?? 0));
       return [];
     }
     const rows = tasks !== null
       ? await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [[queue], tasks, room, leaseMs] as never[]))
       : await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[]));
     if (q.rate !== null && rows.length > 0) await pg(tx`update queues set rate_tokens = rate_tokens - ${rows.length} where name = ${queue}`);
-    if (limitedByRate && rows.length === room) onRateLimited?.(queue);
+    if (limitedByRate && rows.length === room) onRateLimited?.(queue, nextTokenMs((q.tokens ?? 0) - rows.length));
     return rows;
   });
 }

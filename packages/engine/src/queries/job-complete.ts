@@ -2,7 +2,7 @@ import { toStorableJson, unstorableError } from '@pgdispatch/core/storable';
 import type { ItemRefusal, LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
-import { answerPerItem, fencedCtes, firstOfEach, leaseKey, scopeParam, splitRows, type QueueScope } from './fenced.js';
+import { answerPerItem, fencedCtes, firstOfEach, leaseKey, reportWoken, scopeParam, splitRows, wokenCte, type OnWake, type QueueScope } from './fenced.js';
 import { jobFailMany, type FailItem } from './job-fail.js';
 
 export interface CompleteItem extends LeaseRef {
@@ -19,8 +19,12 @@ export interface CompleteItem extends LeaseRef {
  * `maxResultBytes` never reaches the statement (it would fail the whole batch): its job is ended
  * `failed`, non-retryable, with an error naming the field (a second statement, only then), and the
  * item is answered `invalid_request` / `payload_too_large` with `details.state`.
+ *
+ * A completion in a queue with a concurrency limit frees one of its running slots: the statement
+ * notifies that queue on the jobs channel (`wokenCte`), so the dispatcher serving it claims the
+ * next job at once instead of on its poll, and tells `onWake` which queues it notified.
  */
-export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[]; queues?: QueueScope; maxResultBytes?: number }): Promise<LeaseOutcome[]> {
+export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[]; queues?: QueueScope; maxResultBytes?: number; onWake?: OnWake }): Promise<LeaseOutcome[]> {
   const { items } = params;
   if (items.length === 0) return [];
   const good: { item: CompleteItem; json: string }[] = [];
@@ -30,24 +34,28 @@ export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[
     if ('json' in checked) good.push({ item, json: checked.json });
     else bad.push({ id: item.id, leaseToken: item.leaseToken, error: unstorableError('result', checked.bad), retryable: false, unstorable: checked.bad });
   }
-  const rows = good.length === 0 ? [] : await pg(exec.unsafe<{ kind: string; id: number; token: string | null }[]>(
+  const rows = good.length === 0 ? [] : await pg(exec.unsafe<{ kind: string; id: number; token: string | null; woken: string[] | null }[]>(
     `with ${fencedCtes(1, 2, 4)},
      done as (
        update jobs j set state = 'succeeded', result = r.result::jsonb, lease_token = null,
               lease_expires_at = null, finished_at = now(), updated_at = now()
          from locked l join unnest($1::bigint[], $2::uuid[], $3::text[]) as r(id, token, result) on r.id = l.id and r.token = l.token
         where j.id = l.id
-       returning j.id, l.token
-     )
-     select 'ok' as kind, id, token from done
+       returning j.id, l.token, j.queue, j.state
+     ),
+     ${wokenCte('done')}
+     select 'ok' as kind, id, token, null::text[] as woken from done
      union all
-     select 'forbidden', id, null from forbidden`,
+     select 'forbidden', id, null, null from forbidden
+     union all
+     select 'woken', null, null, queues from woken where n > 0`,
     [good.map((g) => g.item.id), good.map((g) => g.item.leaseToken), good.map((g) => g.json), scopeParam(params.queues)] as never[],
   ));
+  reportWoken(rows, params.onWake);
   const { ok, forbidden } = splitRows(rows);
   const preset = new Map<string, ItemRefusal>();
   if (bad.length > 0) {
-    const failed = await jobFailMany(exec, { items: bad, ...(params.queues ? { queues: params.queues } : {}) });
+    const failed = await jobFailMany(exec, { items: bad, ...(params.queues ? { queues: params.queues } : {}), ...(params.onWake ? { onWake: params.onWake } : {}) });
     bad.forEach((b, i) => {
       const f = failed[i] as (typeof failed)[number];
       // ok cannot happen for an unstorable item (it is answered with its refusal); keep the type honest.

@@ -5,7 +5,7 @@ import type { JobError, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
 import { pg } from '../pg-errors.js';
-import { answerPerItem, fencedCtes, firstOfEach, leaseKey, scopeParam, splitRows, type QueueScope } from './fenced.js';
+import { answerPerItem, fencedCtes, firstOfEach, leaseKey, reportWoken, scopeParam, splitRows, wokenCte, type OnWake, type QueueScope } from './fenced.js';
 
 export interface FailItem extends LeaseRef {
   error: JobError;
@@ -32,8 +32,12 @@ export type FailOutcome = { id: number; ok: true; state: JobState; runAt: Date |
  * An error PostgreSQL cannot store (NUL, lone surrogates, too deep) is replaced before the
  * statement by one naming the field, the failure becomes non-retryable, and the item is answered
  * `invalid_request` with the state recorded: the other items go through.
+ *
+ * Any failure in a queue with a concurrency limit frees a running slot (a retry waits for its
+ * backoff, but the queue's other jobs need not): the update notifies that queue (`wokenCte`) and
+ * tells `onWake`, like jobCompleteMany.
  */
-export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queues?: QueueScope; random?: () => number }): Promise<FailOutcome[]> {
+export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queues?: QueueScope; random?: () => number; onWake?: OnWake }): Promise<FailOutcome[]> {
   const { items } = params;
   if (items.length === 0) return [];
   const firsts = firstOfEach(items).map((item): FailItem => {
@@ -61,15 +65,22 @@ export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queue
       const delayMs = state === 'retry_waiting' ? backoffDelayMs(r.attempt, { baseMs: r.baseMs, maxMs: r.maxMs }, params.random) : 0;
       plan.push({ id: item.id, token: item.leaseToken, state, delayMs, error: JSON.stringify({ ...item.error, retryable, attempt: r.attempt }) });
     }
-    const updated = plan.length === 0 ? [] : await pg(tx.unsafe<{ kind: string; id: number; token: string; state: JobState; runAt: Date }[]>(
-      `update jobs j set state = x.state, last_error = x.error::jsonb, lease_token = null, lease_expires_at = null,
-              run_at = case when x.state = 'retry_waiting' then now() + x.delay_ms * interval '1 millisecond' else j.run_at end,
-              finished_at = case when x.state = 'retry_waiting' then null else now() end, updated_at = now()
-         from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[]) as x(id, token, state, delay_ms, error)
-        where j.id = x.id and j.lease_token = x.token and j.state = 'running'
-       returning 'ok' as kind, j.id, x.token, j.state, j.run_at as "runAt"`,
+    const updated = plan.length === 0 ? [] : await pg(tx.unsafe<{ kind: string; id: number; token: string | null; state: JobState; runAt: Date; woken: string[] | null }[]>(
+      `with ended as (
+         update jobs j set state = x.state, last_error = x.error::jsonb, lease_token = null, lease_expires_at = null,
+                run_at = case when x.state = 'retry_waiting' then now() + x.delay_ms * interval '1 millisecond' else j.run_at end,
+                finished_at = case when x.state = 'retry_waiting' then null else now() end, updated_at = now()
+           from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[]) as x(id, token, state, delay_ms, error)
+          where j.id = x.id and j.lease_token = x.token and j.state = 'running'
+         returning j.id, x.token, j.state, j.run_at, j.queue
+       ),
+       ${wokenCte('ended')}
+       select 'ok' as kind, id, token, state, run_at as "runAt", null::text[] as woken from ended
+       union all
+       select 'woken', null, null, null, null, queues from woken where n > 0`,
       [plan.map((p) => p.id), plan.map((p) => p.token), plan.map((p) => p.state), plan.map((p) => p.delayMs), plan.map((p) => p.error)] as never[],
     ));
+    reportWoken(updated, params.onWake);
     const done = splitRows(updated).ok;
     // Items whose value could not be stored are answered with their refusal once the stand-in
     // failure was recorded (fenced like any other: a stale one is just lease_lost).

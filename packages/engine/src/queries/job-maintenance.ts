@@ -1,6 +1,6 @@
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
-import { JOBS_CHANNEL } from '../notify.js';
+import { wokenCte } from './fenced.js';
 
 /**
  * Expired leases: running jobs whose lease_expires_at passed (by the database's clock). Each one
@@ -11,6 +11,9 @@ import { JOBS_CHANNEL } from '../notify.js';
  * runnable at once and keeps its place in `priority, run_at, id` order. Setting `run_at = now()`
  * sent it behind every job enqueued since — one was re-claimed 31 s after its lease expired,
  * behind a backlog (issue #10).
+ *
+ * NOTIFY (at commit) for each queue that got a runnable job back and for each concurrency-limited
+ * queue whose running slot the expiry freed.
  */
 export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number } = {}): Promise<{ id: number; queue: string; state: string }[]> {
   return pg(exec.unsafe<{ id: number; queue: string; state: string }[]>(
@@ -25,8 +28,8 @@ export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number 
           finished_at = case when j.cancel_requested or j.attempt >= j.max_attempts then now() else null end
          from expired where j.id = expired.id
        returning j.id, j.queue, j.state
-     ), n as (select count(pg_notify('${JOBS_CHANNEL}', queue)) from (select distinct queue from reaped where state = 'retry_waiting') q)
-     select reaped.* from reaped cross join n`,
+     ), ${wokenCte('reaped', 'retry_waiting')}
+     select reaped.* from reaped cross join woken`,
     [params.limit ?? 1000] as never[],
   ));
 }
