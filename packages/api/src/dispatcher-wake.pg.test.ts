@@ -9,7 +9,7 @@ import { jobCompleteMany } from '@pgdispatch/engine/queries/job-complete';
 import { jobFailMany } from '@pgdispatch/engine/queries/job-fail';
 import { queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
 import { useTestDatabase } from '@pgdispatch/engine/testing/database';
-import { insertJob } from '@pgdispatch/engine/testing/factories';
+import { claimOne, countByState, insertJob } from '@pgdispatch/engine/testing/factories';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlPlane } from './control-plane.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
@@ -42,8 +42,7 @@ async function apiProcess(opts: { listen?: boolean; pool?: Sql } & Partial<Dispa
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function runningCount(queue: string): Promise<number> {
-  const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`;
-  return r!.n;
+  return (await countByState(db.sql, queue)).running ?? 0;
 }
 
 /**
@@ -90,8 +89,7 @@ describe('limited queues refill on completion, not on the poll', () => {
     }
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(maxRunning).toBe(1);
-    const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where queue = 'lim-one' and state = 'succeeded'`;
-    expect(r!.n).toBe(6);
+    expect(await countByState(db.sql, 'lim-one')).toEqual({ succeeded: 6 });
   });
 
   it('a failure frees the slot too (the failed job waits for its backoff, the next job runs)', async () => {
@@ -129,17 +127,15 @@ describe('limited queues refill on completion, not on the poll', () => {
 
   it('the engine write notifies only queues with a concurrency limit, and names them to onWake', async () => {
     await queueUpsert(db.sql, { name: 'lim-note', concurrencyLimit: 2 });
-    const limited = await insertJob(db.sql, { queue: 'lim-note', state: 'running' });
-    const plain = await insertJob(db.sql, { queue: 'plain-note', state: 'running' });
-    const [tokens] = await db.sql<{ a: string; b: string }[]>`
-      select (select lease_token::text from jobs where id = ${limited.id}) as a, (select lease_token::text from jobs where id = ${plain.id}) as b`;
+    for (const queue of ['lim-note', 'plain-note', 'plain-note']) await insertJob(db.sql, { queue });
+    const limited = await claimOne(db.sql, 'lim-note');
+    const plain = await claimOne(db.sql, 'plain-note');
     const woken: string[][] = [];
-    await jobCompleteMany(db.sql, { items: [{ id: limited.id, leaseToken: tokens!.a }, { id: plain.id, leaseToken: tokens!.b }], onWake: (qs) => woken.push(qs) });
+    await jobCompleteMany(db.sql, { items: [limited, plain].map((j) => ({ id: j.id, leaseToken: j.leaseToken })), onWake: (qs) => woken.push(qs) });
     expect(woken).toEqual([['lim-note']]);
     // An unlimited queue's failure frees nothing anyone waits for: no wake.
-    const other = await insertJob(db.sql, { queue: 'plain-note', state: 'running' });
-    const [t] = await db.sql<{ token: string }[]>`select lease_token::text as token from jobs where id = ${other.id}`;
-    await jobFailMany(db.sql, { items: [{ id: other.id, leaseToken: t!.token, error: { message: 'x' }, retryable: false }], onWake: (qs) => woken.push(qs) });
+    const other = await claimOne(db.sql, 'plain-note');
+    await jobFailMany(db.sql, { items: [{ id: other.id, leaseToken: other.leaseToken, error: { message: 'x' }, retryable: false }], onWake: (qs) => woken.push(qs) });
     expect(woken).toEqual([['lim-note']]);
   });
 });
