@@ -101,6 +101,7 @@ const ROWS: Row[] = [
   { method: 'POST', route: '/v1/queues/{name}/resume', kind: 'public', scope: 'admin', setup: async () => ({ path: '/v1/queues/policy/resume' }) },
   { method: 'GET', route: '/v1/queues/{name}/stats', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/stats' }) },
   { method: 'GET', route: '/v1/queues/{name}/events', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/queues/mine/events' }) },
+  { method: 'GET', route: '/v1/events', kind: 'public', scope: 'read', setup: async () => ({ path: '/v1/events' }) },
   ...(['retry', 'cancel', 'delete'] as const).map((op): Row => ({
     method: 'POST', route: `/v1/jobs/bulk/${op}`, kind: 'public', scope: 'admin',
     setup: async () => (await insertJob(db.sql, { queue: 'bulkq', state: op === 'cancel' ? 'queued' : 'failed' }), { path: `/v1/jobs/bulk/${op}`, body: { queue: 'bulkq', limit: 5 } }),

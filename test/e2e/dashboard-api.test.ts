@@ -131,6 +131,59 @@ describe('job steps, children and time filters', () => {
   });
 });
 
+/** Reads an SSE response until `done(text)` holds (or 10 s pass), then closes it. */
+async function readSse(res: Response, done: (text: string) => boolean): Promise<string> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const deadline = setTimeout(() => void reader.cancel(), 10_000);
+  try {
+    while (!done(text)) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      text += value;
+    }
+  } finally {
+    clearTimeout(deadline);
+    await reader.cancel().catch(() => {});
+  }
+  return text;
+}
+const eventIds = (text: string) => [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+const eventJobs = (text: string) => [...text.matchAll(/^data: (.*)$/gm)].map((m) => (JSON.parse(m[1]!) as { jobId: number }).jobId);
+
+describe('GET /v1/events: every queue in one stream', () => {
+  it('starts at now without Last-Event-ID, delivers live events of every queue, and resumes after an id', async () => {
+    const old = await insertJob(db.sql, { queue: 'ev-a' });
+    const res = await get('/v1/events', READER);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const a = await insertJob(db.sql, { queue: 'ev-a' });
+    const b = await insertJob(db.sql, { queue: 'ev-b' });
+    const text = await readSse(res, (t) => eventJobs(t).includes(a.id) && eventJobs(t).includes(b.id));
+    // The job enqueued before the stream opened is not replayed; both later ones arrive.
+    expect(eventJobs(text)).toEqual([a.id, b.id]);
+    const firstId = eventIds(text)[0]!;
+    const resumed = await get('/v1/events', READER, { 'last-event-id': String(firstId) });
+    const replay = await readSse(resumed, (t) => eventJobs(t).includes(b.id));
+    expect(eventJobs(replay)).toEqual([b.id]);
+    expect(eventJobs(replay)).not.toContain(old.id);
+    expect((await getJson('/v1/events', ENQUEUER)).status).toBe(403);
+  });
+});
+
+describe('GET /v1/jobs?deadLettered', () => {
+  it('lists only dead-lettered jobs with true, only the others with false', async () => {
+    const dead = await insertJob(db.sql, { queue: 'dlq-list', state: 'failed' });
+    const plain = await insertJob(db.sql, { queue: 'dlq-list', state: 'failed' });
+    await db.sql`update jobs set dead_letter_from = 'dlq-src' where id = ${dead.id}`;
+    const only = await getJson('/v1/jobs?queue=dlq-list&deadLettered=true', READER);
+    expect(only.body.jobs.map((j: { id: number; deadLetterFrom: string }) => [j.id, j.deadLetterFrom])).toEqual([[dead.id, 'dlq-src']]);
+    const others = await getJson('/v1/jobs?queue=dlq-list&deadLettered=false', READER);
+    expect(others.body.jobs.map((j: { id: number }) => j.id)).toEqual([plain.id]);
+    expect((await getJson('/v1/jobs?deadLettered=yes', READER)).status).toBe(400);
+  });
+});
+
 describe('the dashboard at /', () => {
   it('serves index.html with a strict CSP, no framing and no caching', async () => {
     const res = await get('/');

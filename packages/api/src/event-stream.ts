@@ -4,7 +4,7 @@ import type { JobEvent } from '@pgdispatch/core/events';
 import { FINAL_STATES, type JobState } from '@pgdispatch/core/types';
 import type { Sql } from '@pgdispatch/engine/db';
 import { jobEventsList } from '@pgdispatch/engine/queries/job-events';
-import type { EventFilter, JobEvents } from './job-events.js';
+import { listFilter, type EventFilter, type JobEvents } from './job-events.js';
 
 /** Ids a stream already wrote, bounded (insertion order = eviction order). */
 class RecentIds {
@@ -57,7 +57,7 @@ export interface EventStreamOptions extends StreamDeps {
 export async function eventStream(c: Context, opts: EventStreamOptions): Promise<Response> {
   let buffer: JobEvent[] | null = [];
   let write: (e: JobEvent) => void = () => {};
-  const unsubscribe = await opts.hub.subscribe(opts.filter, (e) => (buffer ? buffer.push(e) : write(e)));
+  const unsubscribe = await opts.hub.subscribe(opts.filter, (e) => (buffer ? buffer.push(e) : write(e)), opts.afterId);
   return streamSSE(
     c,
     async (stream) => {
@@ -85,7 +85,7 @@ export async function eventStream(c: Context, opts: EventStreamOptions): Promise
       try {
         let cursor = opts.afterId;
         while (!ended && !stream.aborted) {
-          const page = await jobEventsList(opts.sql, { ...(opts.filter.jobId !== undefined ? { jobId: opts.filter.jobId } : { queue: opts.filter.queue }), afterId: cursor, limit: REPLAY_PAGE });
+          const page = await jobEventsList(opts.sql, { ...listFilter(opts.filter), afterId: cursor, limit: REPLAY_PAGE });
           for (const e of page) send(e);
           cursor = page.at(-1)?.id ?? cursor;
           if (page.length < REPLAY_PAGE) break;

@@ -3,11 +3,16 @@ import type { Sql } from '@pgdispatch/engine/db';
 import { EVENTS_CHANNEL, jobEventsFetch, jobEventsList, parseEventNotification, type EventNotification } from '@pgdispatch/engine/queries/job-events';
 import type { Logger } from '@pgdispatch/core/log';
 
-/** What a stream wants: every event of a queue, or the events of one job (which lives in `queue`). */
+/** `queue` of a filter that wants every queue's events (no queue name can be `*`). */
+export const ALL_QUEUES = '*';
+
+/** What a stream wants: every event of a queue (or of all, ALL_QUEUES), or the events of one job (which lives in `queue`). */
 export interface EventFilter {
   queue: string;
   jobId?: number;
 }
+
+const wanted = (s: Sub, queue: string) => s.queue === ALL_QUEUES || s.queue === queue;
 
 interface Sub extends EventFilter {
   fn: (e: JobEvent) => void;
@@ -33,6 +38,12 @@ export interface JobEventsOptions {
  * events in that order. After the LISTEN connection was lost (notifications sent meanwhile are
  * gone) every stream is resynced from the table after the last id it got.
  */
+/** The stored-events query of a filter: by job, by queue, or every queue. */
+export function listFilter(f: EventFilter): { jobId: number } | { queue: string } | { allQueues: true } {
+  if (f.jobId !== undefined) return { jobId: f.jobId };
+  return f.queue === ALL_QUEUES ? { allQueues: true } : { queue: f.queue };
+}
+
 export class JobEvents {
   private readonly byQueue = new Map<string, Set<Sub>>();
   private listening: Promise<{ unlisten(): Promise<void> }> | undefined;
@@ -57,10 +68,14 @@ export class JobEvents {
     );
   }
 
-  /** Registers `fn` for events matching `filter` once LISTEN is active; returns the unsubscribe. */
-  async subscribe(filter: EventFilter, fn: (e: JobEvent) => void): Promise<() => void> {
+  /**
+   * Registers `fn` for events matching `filter` once LISTEN is active; returns the unsubscribe.
+   * `afterId`: what the stream replays from, so a resync after a lost LISTEN never reaches back
+   * before it (for the all-queue stream, that would be the whole table).
+   */
+  async subscribe(filter: EventFilter, fn: (e: JobEvent) => void, afterId = 0): Promise<() => void> {
     await this.start();
-    const sub: Sub = { ...filter, fn, lastId: 0 };
+    const sub: Sub = { ...filter, fn, lastId: afterId };
     let set = this.byQueue.get(filter.queue);
     if (!set) this.byQueue.set(filter.queue, (set = new Set()));
     set.add(sub);
@@ -83,7 +98,7 @@ export class JobEvents {
       this.opts.log.warn('malformed job event notification', { payload: payload.slice(0, 200) });
       return;
     }
-    if (!this.byQueue.has(n.queue)) return; // nobody here streams this queue: no query
+    if (!this.wants(n.queue)) return; // nobody here streams this queue: no query
     this.enqueue(() => this.fetch(n));
   }
 
@@ -94,16 +109,20 @@ export class JobEvents {
     });
   }
 
+  private wants(queue: string): boolean {
+    return this.byQueue.has(queue) || this.byQueue.has(ALL_QUEUES);
+  }
+
   private async fetch(n: EventNotification): Promise<void> {
-    if (!this.byQueue.has(n.queue)) return;
+    if (!this.wants(n.queue)) return;
     const events = await jobEventsFetch(this.opts.sql, n);
     this.opts.onFetch?.(events.length);
     for (const e of events) this.deliver(e);
   }
 
   private deliver(e: JobEvent, only?: Sub): void {
-    for (const sub of this.byQueue.get(e.queue) ?? []) {
-      if ((only && sub !== only) || (sub.jobId !== undefined && sub.jobId !== e.jobId)) continue;
+    for (const sub of only ? [only] : [...(this.byQueue.get(e.queue) ?? []), ...(this.byQueue.get(ALL_QUEUES) ?? [])]) {
+      if (!wanted(sub, e.queue) || (sub.jobId !== undefined && sub.jobId !== e.jobId)) continue;
       if (e.id > sub.lastId) sub.lastId = e.id;
       sub.fn(e);
     }
@@ -114,7 +133,7 @@ export class JobEvents {
     for (const set of [...this.byQueue.values()]) {
       for (const sub of [...set]) {
         for (;;) {
-          const page = await jobEventsList(this.opts.sql, { ...(sub.jobId !== undefined ? { jobId: sub.jobId } : { queue: sub.queue }), afterId: sub.lastId, limit: 500 });
+          const page = await jobEventsList(this.opts.sql, { ...listFilter(sub), afterId: sub.lastId, limit: 500 });
           for (const e of page) this.deliver(e, sub);
           if (page.length < 500) break;
         }

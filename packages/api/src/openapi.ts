@@ -47,6 +47,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/jobs/bulk/delete': { post: { summary: 'Delete non-running jobs matching a filter, with their steps; { count }', requestBody: json(bulkBody), responses: { 200: { description: '{ count }' }, ...errors } } },
       '/v1/queues/{name}/redrive': { post: { summary: 'Send dead-lettered jobs of this queue back to the queues they failed in; { count }', parameters: [name], requestBody: json(redriveBody), responses: { 200: { description: '{ count }' }, ...errors } } },
       '/v1/queues/{name}/events': { get: { summary: 'Server-sent events of every job of the queue: replay after Last-Event-ID, then live', parameters: [name, ...resume], responses: { 200: { description: 'text/event-stream' }, ...errors } } },
+      '/v1/events': { get: { summary: 'Server-sent events of every job of every queue: from now (no replay) or after Last-Event-ID, then live', parameters: resume, responses: { 200: { description: 'text/event-stream' }, ...errors } } },
       '/v1/queues/{name}/stats': { get: { summary: 'Counts by state, oldest waiting age', parameters: [name], responses: { 200: { description: '{ stats }' }, ...errors } } },
       '/v1/schedules': {
         get: { summary: 'List schedules by name', parameters: query(listSchedulesQuery), responses: { 200: { description: '{ schedules }' }, ...errors } },

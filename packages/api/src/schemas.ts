@@ -32,6 +32,7 @@ export const listJobsQuery = z.strictObject({
   parent: z.coerce.number().int().positive().optional().describe('Only children of this job'),
   createdAfter: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this time (ISO 8601)'),
   createdBefore: z.iso.datetime({ offset: true }).optional().describe('Only jobs created before this time (ISO 8601)'),
+  deadLettered: z.enum(['true', 'false']).optional().describe('true: only dead-lettered jobs (deadLetterFrom set); false: only the others'),
   cursor: z.coerce.number().int().positive().optional().describe('nextCursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).optional().describe('Page size (default 50)'),
 });

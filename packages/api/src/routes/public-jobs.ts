@@ -52,13 +52,14 @@ export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; streams: S
       ...(q.parent !== undefined && { parentId: q.parent }),
       ...(q.createdAfter !== undefined && { createdAfter: new Date(q.createdAfter) }),
       ...(q.createdBefore !== undefined && { createdBefore: new Date(q.createdBefore) }),
+      ...(q.deadLettered !== undefined && { deadLettered: q.deadLettered === 'true' }),
       ...(q.cursor !== undefined && { beforeId: q.cursor }),
       ...(q.limit !== undefined && { limit: q.limit }),
     });
     return c.json(page);
   });
 
-    app.get('/jobs/:id', requireScope('read'), async (c) => c.json({ job: await jobGetWithProgress(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
+  app.get('/jobs/:id', requireScope('read'), async (c) => c.json({ job: await jobGetWithProgress(deps.sql, { id: parseJobId(c.req.param('id')) }) }));
   app.get('/jobs/:id/steps', requireScope('read'), async (c) => {
     const id = parseJobId(c.req.param('id'));
     await jobGet(deps.sql, { id }); // 404 for an unknown job rather than an empty list

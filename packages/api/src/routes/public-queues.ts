@@ -2,13 +2,15 @@ import { Hono } from 'hono';
 import type { Sql } from '@pgdispatch/engine/db';
 import { queueGet, queueList, queuePause, queueResume, queueStats, queueUpsert, type QueuePolicyPatch } from '@pgdispatch/engine/queries/queue-admin';
 import { queueRedrive } from '@pgdispatch/engine/queries/job-bulk';
+import { jobEventsLatestId } from '@pgdispatch/engine/queries/job-events';
 import { eventStream, type StreamDeps } from '../event-stream.js';
+import { ALL_QUEUES } from '../job-events.js';
 import type { Metrics } from '../metrics.js';
 import type { AuthVariables } from '../middleware/auth/index.js';
 import { requireScope } from '../middleware/auth/index.js';
 import { parseJson, parseLastEventId, parseOptionalJson, parseQueueName, queuePolicyBody, redriveBody } from '../schemas.js';
 
-/** /v1 queue routes: list, create/update policy, pause, resume, stats, redrive, event stream. */
+/** /v1 queue routes: list, create/update policy, pause, resume, stats, redrive, event streams (one queue, all queues). */
 export function publicQueueRoutes(deps: { sql: Sql; streams: StreamDeps; metrics: Metrics }) {
   const app = new Hono<{ Variables: AuthVariables }>();
   app.get('/queues', requireScope('read'), async (c) => c.json({ queues: await queueList(deps.sql) }));
@@ -36,6 +38,17 @@ export function publicQueueRoutes(deps: { sql: Sql; streams: StreamDeps; metrics
     const afterId = parseLastEventId(c);
     await queueGet(deps.sql, { name });
     return eventStream(c, { ...deps.streams, filter: { queue: name }, afterId, endsOnFinal: false });
+  });
+  /**
+   * SSE of every queue's job events (what a dashboard of all queues listens to: one connection,
+   * not one per queue, which a browser's six connections per origin would soon run out of).
+   * Without Last-Event-ID it starts at the newest stored event (no replay: that would be the
+   * whole table); with one, it resumes after it.
+   */
+  app.get('/events', requireScope('read'), async (c) => {
+    const given = parseLastEventId(c);
+    const afterId = given > 0 ? given : await jobEventsLatestId(deps.sql);
+    return eventStream(c, { ...deps.streams, filter: { queue: ALL_QUEUES }, afterId, endsOnFinal: false });
   });
   return app;
 }

@@ -38,6 +38,8 @@ export interface JobListParams {
   /** Only jobs created at or after / before these times. */
   createdAfter?: Date;
   createdBefore?: Date;
+  /** true: only dead-lettered jobs (`dead_letter_from` set); false: only the others. */
+  deadLettered?: boolean;
   /** Cursor: only jobs with a smaller id (newest first). */
   beforeId?: number;
   /** Page size (default 50, at most 500). */
@@ -55,9 +57,10 @@ export async function jobList(exec: Exec, params: JobListParams): Promise<{ jobs
         and ($3::text is null or task = $3) and ($4::bigint is null or id < $4)
         and ($6::bigint is null or parent_id = $6)
         and ($7::timestamptz is null or created_at >= $7) and ($8::timestamptz is null or created_at < $8)
+        and ($9::boolean is null or (dead_letter_from is not null) = $9)
       order by id desc limit $5`,
     [params.queue ?? null, params.state ?? null, params.task ?? null, params.beforeId ?? null, limit,
-      params.parentId ?? null, params.createdAfter ?? null, params.createdBefore ?? null] as never[],
+      params.parentId ?? null, params.createdAfter ?? null, params.createdBefore ?? null, params.deadLettered ?? null] as never[],
   ));
   return { jobs, nextCursor: jobs.length === limit ? (jobs.at(-1)?.id ?? null) : null };
 }

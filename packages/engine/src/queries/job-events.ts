@@ -93,8 +93,10 @@ export async function jobEventsFetch(exec: Exec, params: EventNotification): Pro
 export interface EventListParams {
   /** Events of this job (through job_events_job_idx)… */
   jobId?: number;
-  /** …or of this queue (through job_events_queue_idx). */
+  /** …or of this queue (through job_events_queue_idx)… */
   queue?: string;
+  /** …or of every queue (a primary-key range): the all-queue stream's resume after Last-Event-ID. */
+  allQueues?: boolean;
   /** Only events with a larger id (the SSE Last-Event-ID); default 0 = from the start. */
   afterId?: number;
   /** Page size (default 500, at most 5000). */
@@ -112,11 +114,23 @@ export async function jobEventsList(exec: Exec, params: EventListParams): Promis
       [params.jobId, after, limit] as never[],
     ));
   }
-  if (params.queue === undefined) throw invalidRequest('give jobId or queue');
+  if (params.allQueues) {
+    return pg(exec.unsafe<JobEvent[]>(
+      `select ${EVENT_COLUMNS} from job_events where id > $1 order by id limit $2`,
+      [after, limit] as never[],
+    ));
+  }
+  if (params.queue === undefined) throw invalidRequest('give jobId, queue or allQueues');
   return pg(exec.unsafe<JobEvent[]>(
     `select ${EVENT_COLUMNS} from job_events where queue = $1 and id > $2 order by id limit $3`,
     [params.queue, after, limit] as never[],
   ));
+}
+
+/** The newest event id (0 when there is none): where a live-only stream starts. Reads the primary key's last entry. */
+export async function jobEventsLatestId(exec: Exec): Promise<number> {
+  const [row] = await pg(exec.unsafe<{ id: number }[]>(`select coalesce(max(id), 0)::bigint as id from job_events`));
+  return Number(row?.id ?? 0);
 }
 
 /**
