@@ -59,16 +59,16 @@ describe('GET /v1/whoami', () => {
 
 describe('GET /v1/stats/queues and /v1/stats/throughput', () => {
   it('counts every queue by state, with the oldest runnable age and whether a worker listens', async () => {
-    await db.sql`insert into queues (name, concurrency_limit, paused) values ('st-a', 2, true), ('st-b', null, false)`;
+    await db.sql`insert into queues (name, concurrency_limit, paused, rate_limit, rate_interval_ms) values ('st-a', 2, true, 10, 60000), ('st-b', null, false, null, 1000)`;
     for (const state of ['queued', 'queued', 'running', 'succeeded', 'failed'] as const) await insertJob(db.sql, { queue: 'st-a', state, runAtOffsetMs: -5_000 });
     await insertJob(db.sql, { queue: 'st-b', state: 'retry_waiting', runAtOffsetMs: 60_000 });
     const r = await getJson('/v1/stats/queues', READER);
     expect(r.status).toBe(200);
     const a = r.body.queues.find((q: { name: string }) => q.name === 'st-a');
     const b = r.body.queues.find((q: { name: string }) => q.name === 'st-b');
-    expect(a).toMatchObject({ paused: true, concurrencyLimit: 2, counts: { queued: 2, running: 1, succeeded: 1, failed: 1, retry_waiting: 0, cancelled: 0 }, workersListening: false });
+    expect(a).toMatchObject({ paused: true, concurrencyLimit: 2, rateLimit: 10, rateIntervalMs: 60_000, counts: { queued: 2, running: 1, succeeded: 1, failed: 1, retry_waiting: 0, cancelled: 0 }, workersListening: false });
     expect(a.oldestWaitingSeconds).toBeGreaterThan(4);
-    expect(b).toMatchObject({ counts: { retry_waiting: 1, queued: 0 }, oldestWaitingSeconds: 0, workersListening: false });
+    expect(b).toMatchObject({ rateLimit: null, counts: { retry_waiting: 1, queued: 0 }, oldestWaitingSeconds: 0, workersListening: false });
     expect(r.body.tasksWithoutWorkers).toEqual(['noop']); // waiting, and no executor has asked yet
   });
 

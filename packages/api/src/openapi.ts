@@ -39,7 +39,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/queues/{name}/resume': { post: { summary: 'Resume a queue', parameters: [name], responses: { 200: { description: '{ queue }' }, ...errors } } },
       '/v1/whoami': { get: { summary: 'Scopes of the key sent (answers authenticated: false without a key)', security: [], responses: { 200: { description: '{ authenticated, open, scopes }' }, 401: errorResponse } } },
       '/v1/jobs/{id}/steps': { get: { summary: 'Checkpointed steps of a job', parameters: [jobId], responses: { 200: { description: '{ steps: [{ name, result, attempt, createdAt }] }' }, ...errors } } },
-      '/v1/stats/queues': { get: { summary: 'Every queue: counts by state, oldest waiting age, paused, concurrency limit, workersListening', responses: { 200: { description: '{ queues }' }, ...errors } } },
+      '/v1/stats/queues': { get: { summary: 'Every queue: counts by state, oldest waiting age, paused, concurrency and rate limits, workersListening', responses: { 200: { description: '{ queues }' }, ...errors } } },
       '/v1/stats/throughput': { get: { summary: 'Jobs finished per bucket (succeeded, failed) by queue over a window', parameters: query(throughputQuery), responses: { 200: { description: '{ bucketSeconds, until, queues }' }, ...errors } } },
       '/v1/workers': { get: { summary: 'Executors that asked this api process for work recently', responses: { 200: { description: '{ presenceSeconds, workers }' }, ...errors } } },
       '/v1/jobs/bulk/retry': { post: { summary: 'Retry failed/cancelled jobs matching a filter (one statement, at most limit); { count }', requestBody: json(bulkBody), responses: { 200: { description: '{ count }' }, ...errors } } },

@@ -69,6 +69,8 @@ export interface Job {
   result: unknown;
   lastError: { message: string; name?: string; stack?: string; details?: unknown } | null;
   parentId: number | null;
+  /** On a dead-lettered job: the queue it failed in (`queue` is then the dead-letter queue). */
+  deadLetterFrom?: string | null;
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
@@ -79,6 +81,9 @@ export interface QueueOverview {
   name: string;
   paused: boolean;
   concurrencyLimit: number | null;
+  /** Most claims per rateIntervalMs; null = no rate limit. */
+  rateLimit: number | null;
+  rateIntervalMs: number;
   counts: Record<JobState, number>;
   oldestWaitingSeconds: number;
   workersListening: boolean;
@@ -105,4 +110,29 @@ export interface WorkerPresence {
   tasks?: '*' | string[];
   lastSeenAt: string;
   waiting: boolean;
+}
+
+export interface Schedule {
+  name: string;
+  cron: string;
+  timeZone: string;
+  queue: string;
+  task: string;
+  payload: unknown;
+  priority: number;
+  maxAttempts: number | null;
+  enabled: boolean;
+  catchUp: 'all' | 'latest' | 'none';
+  /** The next tick not yet fired (database time). */
+  nextRunAt: string;
+  lastTickAt: string | null;
+  lastJobId: number | null;
+}
+
+/** The filter of `POST /v1/jobs/bulk/{retry,cancel}` (the Jobs list's filter). */
+export interface BulkFilter {
+  queue?: string;
+  state?: JobState;
+  task?: string;
+  createdAfter?: string;
 }

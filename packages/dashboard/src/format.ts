@@ -13,6 +13,20 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return `${duration((now - Date.parse(iso)) / 1000)} ago`;
 }
 
+/** "in 3 min" for a future time, "… ago" for a past one. */
+export function fromNow(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '—';
+  const s = (Date.parse(iso) - now) / 1000;
+  return s >= 0 ? `in ${duration(s)}` : `${duration(-s)} ago`;
+}
+
+/** A rate limit as people say it: "10 / s", "100 / 1 min", "5 / 250 ms". */
+export function rate(limit: number | null, intervalMs: number): string {
+  if (limit === null) return 'unlimited';
+  const per = intervalMs === 1000 ? 's' : intervalMs === 60_000 ? 'min' : intervalMs === 3_600_000 ? 'h' : intervalMs % 1000 === 0 ? duration(intervalMs / 1000) : `${intervalMs} ms`;
+  return `${limit.toLocaleString()} / ${per}`;
+}
+
 export function time(iso: string | null | undefined): string {
   if (!iso) return '—';
   const d = new Date(iso);

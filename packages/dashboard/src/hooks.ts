@@ -16,8 +16,8 @@ export function adminBlock(s: Whoami): string | undefined {
 }
 
 /**
- * Loads `load()` now and every `intervalMs` (skipped while the tab is hidden, resumed on return),
- * keeping the last good value on screen when a refresh fails.
+ * Loads `load()` now, on `reload()`, and `intervalMs` after the last load (skipped while the tab
+ * is hidden, resumed on return), keeping the last good value on screen when a refresh fails.
  */
 export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs: number, deps: unknown[]) {
   const [data, setData] = useState<T | undefined>(undefined);
@@ -29,11 +29,16 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs
     const ctl = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let busy = false;
+    let again = false;
     setData(undefined);
     setError(undefined);
     const run = async () => {
       if (timer) clearTimeout(timer);
-      if (busy) return;
+      // A reload asked for during a fetch runs after it: that fetch may have read the old state.
+      if (busy) {
+        again = true;
+        return;
+      }
       busy = true;
       try {
         const v = await loadRef.current(ctl.signal);
@@ -45,6 +50,11 @@ export function usePoll<T>(load: (signal: AbortSignal) => Promise<T>, intervalMs
         if (!ctl.signal.aborted) setError(err instanceof Error ? err : new Error(String(err)));
       } finally {
         busy = false;
+        if (again && !ctl.signal.aborted) {
+          again = false;
+          void run();
+          return;
+        }
         if (!ctl.signal.aborted) timer = setTimeout(() => void (document.hidden ? schedule() : run()), intervalMs);
       }
     };

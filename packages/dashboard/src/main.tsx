@@ -2,9 +2,11 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, storedKey, storeKey, type Whoami } from './api.js';
 import { SessionContext, useRoute } from './hooks.js';
+import { DeadLettersPage } from './pages/dead-letters.js';
 import { JobPage } from './pages/job.js';
 import { JobsPage } from './pages/jobs.js';
 import { QueuesPage } from './pages/queues.js';
+import { SchedulesPage } from './pages/schedules.js';
 import { WorkersPage } from './pages/workers.js';
 import './styles.css';
 
@@ -45,6 +47,8 @@ function Nav(props: { path: string; session: Whoami; onSignOut: () => void }) {
         <a href="#/" aria-current={at('/')}>Queues</a>
         <a href="#/jobs" aria-current={at('/jobs')}>Jobs</a>
         <a href="#/workers" aria-current={at('/workers')}>Workers</a>
+        <a href="#/schedules" aria-current={at('/schedules')}>Schedules</a>
+        <a href="#/dead-letters" aria-current={at('/dead-letters')}>Dead letters</a>
       </nav>
       <span class="who" data-testid="scopes">
         {props.session.open ? 'open API (no keys configured)' : `key: ${props.session.scopes.join(', ')}`}
@@ -63,6 +67,8 @@ function Page({ path, query }: { path: string; query: URLSearchParams }) {
   if (job) return <JobPage key={job[1]} id={Number(job[1])} />;
   if (path === '/jobs') return <JobsPage key={query.toString()} query={query} />;
   if (path === '/workers') return <WorkersPage />;
+  if (path === '/schedules') return <SchedulesPage />;
+  if (path === '/dead-letters') return <DeadLettersPage />;
   if (path === '/') return <QueuesPage />;
   return <p class="note">No such page. <a href="#/">Queues</a></p>;
 }

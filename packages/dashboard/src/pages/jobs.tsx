@@ -1,8 +1,10 @@
 import { useState } from 'preact/hooks';
-import { api, JOB_STATES, type Job, type JobState } from '../api.js';
+import { api, JOB_STATES, type BulkFilter, type Job, type JobState } from '../api.js';
 import { ErrorNote, StateBadge } from '../components.js';
 import { ago, time } from '../format.js';
 import { useNow, usePoll } from '../hooks.js';
+import { fallbackPollMs, useLiveReload } from '../live.js';
+import { BulkActions } from './bulk.js';
 
 interface Filter {
   queue: string;
@@ -14,6 +16,15 @@ interface Filter {
 
 function filterFrom(q: URLSearchParams): Filter {
   return { queue: q.get('queue') ?? '', state: q.get('state') ?? '', task: q.get('task') ?? '', after: q.get('after') ?? '' };
+}
+
+function bulkFilter(f: Filter): BulkFilter {
+  return {
+    ...(f.queue && { queue: f.queue }),
+    ...(f.state && { state: f.state as JobState }),
+    ...(f.task && { task: f.task }),
+    ...(f.after && { createdAfter: new Date(f.after).toISOString() }),
+  };
 }
 
 /** The filter lives in the hash (`#/jobs?queue=a&state=failed`), so a view can be bookmarked. */
@@ -84,9 +95,11 @@ export function JobsPage(props: { query: URLSearchParams }) {
       q.set('limit', '50');
       return api<{ jobs: Job[]; nextCursor: number | null }>(`/v1/jobs?${q}`, { signal });
     },
-    2000,
+    fallbackPollMs(),
     [key, cursor],
   );
+  // Live: a state change of a job (of the filtered queue) refetches the page, at most twice a second.
+  useLiveReload(page.reload, filter.queue ? { queue: filter.queue } : {});
   const apply = (e: Event) => {
     e.preventDefault();
     setCursors([]);
@@ -132,6 +145,7 @@ export function JobsPage(props: { query: URLSearchParams }) {
           Clear
         </a>
       </form>
+      <BulkActions key={key} filter={bulkFilter(filter)} onDone={page.reload} />
       <ErrorNote error={page.error} />
       {page.data ? (
         <>

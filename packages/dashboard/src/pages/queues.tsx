@@ -1,7 +1,8 @@
 import { api, type QueueOverview, type Throughput } from '../api.js';
 import { ActionButton, ErrorNote } from '../components.js';
-import { duration } from '../format.js';
+import { duration, rate } from '../format.js';
 import { adminBlock, usePoll, useSession } from '../hooks.js';
+import { fallbackPollMs, useLiveReload } from '../live.js';
 import { Sparkline } from '../sparkline.js';
 
 const COUNTED: (keyof QueueOverview['counts'])[] = ['queued', 'running', 'retry_waiting', 'succeeded', 'failed', 'cancelled'];
@@ -57,6 +58,10 @@ function QueueCard(props: { q: QueueOverview; tp: Throughput | undefined; reload
           <dt>concurrency limit</dt>
           <dd>{q.concurrencyLimit ?? 'unlimited'}</dd>
         </div>
+        <div>
+          <dt>rate limit</dt>
+          <dd data-testid="rate-limit">{rate(q.rateLimit ?? null, q.rateIntervalMs ?? 1000)}</dd>
+        </div>
       </dl>
       {series && tp ? (
         <div class="sparks">
@@ -72,7 +77,10 @@ function QueueCard(props: { q: QueueOverview; tp: Throughput | undefined; reload
 }
 
 export function QueuesPage() {
-  const overview = usePoll((signal) => api<{ queues: QueueOverview[]; tasksWithoutWorkers?: string[] }>('/v1/stats/queues', { signal }), 2000, []);
+  const overview = usePoll((signal) => api<{ queues: QueueOverview[]; tasksWithoutWorkers?: string[] }>('/v1/stats/queues', { signal }), fallbackPollMs(), []);
+  // Live from the all-queue event stream; once more 2.5 s after the last event, past the 2 s the
+  // server reuses an overview for (so the last change is never left showing a cached answer).
+  useLiveReload(overview.reload, { settleMs: 2500 });
   const tp = usePoll((signal) => api<Throughput>('/v1/stats/throughput', { signal }), 10_000, []);
   const queues = overview.data?.queues ?? [];
   const stuck = queues.filter((q) => !q.paused && !q.workersListening && q.counts.queued + q.counts.retry_waiting > 0);

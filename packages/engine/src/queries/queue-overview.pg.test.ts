@@ -12,7 +12,7 @@ describe('queue overview', () => {
     await db.sql`insert into queues (name) values ('ov-busy') on conflict do nothing`;
     const all = await queueOverview(db.sql);
     expect(all.find((q) => q.name === 'ov-empty')).toEqual({
-      name: 'ov-empty', paused: false, concurrencyLimit: null, oldestWaitingSeconds: 0,
+      name: 'ov-empty', paused: false, concurrencyLimit: null, rateLimit: null, rateIntervalMs: 1000, oldestWaitingSeconds: 0,
       counts: { queued: 0, running: 0, succeeded: 0, retry_waiting: 0, failed: 0, cancelled: 0 },
     });
     expect(all.find((q) => q.name === 'ov-busy')?.counts.running).toBe(1);

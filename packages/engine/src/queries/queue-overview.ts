@@ -7,6 +7,9 @@ export interface QueueOverview {
   name: string;
   paused: boolean;
   concurrencyLimit: number | null;
+  /** Most claims per `rateIntervalMs` (null = no rate limit). */
+  rateLimit: number | null;
+  rateIntervalMs: number;
   counts: Record<JobState, number>;
   /** Seconds the oldest runnable waiting job has waited past its run_at (0 when none). */
   oldestWaitingSeconds: number;
@@ -22,8 +25,9 @@ const zeroCounts = (): Record<JobState, number> => ({ queued: 0, running: 0, suc
  */
 export async function queueOverview(exec: Exec): Promise<QueueOverview[]> {
   const [queues, counts, ages] = await Promise.all([
-    pg(exec<{ name: string; paused: boolean; concurrencyLimit: number | null }[]>`
-      select name, paused, concurrency_limit as "concurrencyLimit" from queues order by name`),
+    pg(exec<{ name: string; paused: boolean; concurrencyLimit: number | null; rateLimit: number | null; rateIntervalMs: number }[]>`
+      select name, paused, concurrency_limit as "concurrencyLimit", rate_limit as "rateLimit", rate_interval_ms as "rateIntervalMs"
+        from queues order by name`),
     pg(exec<{ queue: string; state: JobState; n: number }[]>`
       select queue, state, count(*)::int as n from jobs group by queue, state`),
     pg(exec<{ queue: string; s: number }[]>`
