@@ -124,7 +124,7 @@ describe.skipIf(!chromiumReady.ok)('dashboard in headless Chromium', () => {
   });
 
   it('pauses and resumes a queue with the button (checked over the API)', async () => {
-    await call('PUT', '/v1/queues/billing', { concurrencyLimit: 3 });
+    await call('PUT', '/v1/queues/billing', { concurrencyLimit: 3, rateLimit: 100, rateIntervalMs: 60_000 });
     const page = await signedIn(ADMIN);
     const card = page.locator('article.queue[data-queue="billing"]');
     await card.waitFor();
@@ -135,6 +135,7 @@ describe.skipIf(!chromiumReady.ok)('dashboard in headless Chromium', () => {
     await card.getByRole('button', { name: 'Resume' }).click();
     await expect.poll(async () => (await call('GET', '/v1/queues')).body.queues.find((q: { name: string }) => q.name === 'billing').paused).toBe(false);
     expect(await card.textContent()).toContain('3'); // the concurrency limit
+    expect(await card.getByTestId('rate-limit').textContent()).toBe('100 / min');
   });
 
   it('gives a read-only key disabled admin buttons with the reason', async () => {

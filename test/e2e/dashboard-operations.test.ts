@@ -15,9 +15,8 @@ import { REPO } from '../helpers/processes.js';
 // (dashboard-browser.test.ts covers sign-in, the job page, escaping and layout.)
 const ADMIN = 'ops-admin-key-00001';
 const READER = 'ops-reader-key-0001';
-/** Screenshots for humans, git-ignored (.tmp/), as in dashboard-browser.test.ts. */
+/** Screenshots for humans, git-ignored (.tmp/), as in dashboard-browser.test.ts (whose shots are the README's). */
 const SHOTS = path.join(REPO, '.tmp/screenshots');
-const DOC_SHOTS = process.env.UPDATE_DOCS_SCREENSHOTS === '1' ? path.join(REPO, 'docs/img') : undefined;
 /** The fallback poll a page is given when a test must prove that an update came from the stream. */
 const TEN_MINUTES_MS = 600_000;
 
@@ -66,13 +65,11 @@ async function signedIn(key: string, opts: { pollMs?: number } = {}): Promise<Pa
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-  if (DOC_SHOTS) await page.screenshot({ path: path.join(DOC_SHOTS, `${name}.png`) });
 }
 
 describe.skipIf(!chromiumReady.ok)('dashboard operations in headless Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    if (DOC_SHOTS) mkdirSync(DOC_SHOTS, { recursive: true });
     db = await createTestDatabase();
     server = await startServer(parseConfig({
       DISPATCH_ROLE: 'all', DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: '0',
@@ -153,6 +150,10 @@ describe.skipIf(!chromiumReady.ok)('dashboard operations in headless Chromium', 
     const elsewhere = (await call('POST', '/v1/queues/ops-bulk-other/jobs', { task: 'ops.doomed', payload: {}, delayMs: 3_600_000 })).body.job.id as number;
 
     const page = await signedIn(ADMIN);
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    expect(await page.getByTestId('bulk-cancel').isDisabled()).toBe(true); // no filter: never "every job" in one click
+    expect(await page.locator('.bulk').textContent()).toContain('set a filter first');
     await page.goto(`${server.url}/#/jobs?queue=ops-bulk&state=queued&task=ops.doomed`);
     await expect.poll(() => page.locator('tr[data-job]').count()).toBe(5);
     await page.getByTestId('bulk-cancel').click();
@@ -161,6 +162,7 @@ describe.skipIf(!chromiumReady.ok)('dashboard operations in headless Chromium', 
     // Nothing happened yet: the first press only asks.
     expect((await Promise.all(doomed.map(jobState))).every((j) => j.state === 'queued')).toBe(true);
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('bulk-cancel-confirm');
+    await shot(page, 'dashboard-bulk-confirm');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByTestId('bulk-cancel-outcome').textContent()).toContain('Cancelled 5 jobs');
     expect(await confirm.count()).toBe(0);

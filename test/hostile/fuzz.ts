@@ -185,7 +185,7 @@ function requests(t: FuzzTarget, stored: boolean): fc.Arbitrary<FuzzRequest> {
       { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 50 }) },
     );
   const query = fc
-    .dictionary(fc.oneof(fc.constantFrom('queue', 'state', 'task', 'cursor', 'limit'), str), fc.oneof(str, numbers.map(String)), { maxKeys: 4 })
+    .dictionary(fc.oneof(fc.constantFrom('queue', 'state', 'task', 'deadLettered', 'cursor', 'limit'), str), fc.oneof(str, numbers.map(String)), { maxKeys: 4 })
     .map((q) => new URLSearchParams(q as Record<string, string>).toString());
   const api = (method: FuzzRequest['method'], path: fc.Arbitrary<string>, b?: fc.Arbitrary<unknown>): fc.Arbitrary<FuzzRequest> =>
     b ? fc.tuple(path, body(b)).map(([p, bd]) => ({ method, path: p, auth: 'api' as const, body: bd })) : path.map((p) => ({ method, path: p, auth: 'api' as const }));

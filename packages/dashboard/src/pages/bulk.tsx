@@ -7,7 +7,7 @@ const BULK_LIMIT = 1000;
 
 function describe(f: BulkFilter): string {
   const parts = [f.queue && `queue ${f.queue}`, f.state && `state ${f.state.replace('_', ' ')}`, f.task && `task ${f.task}`, f.createdAfter && `created after ${new Date(f.createdAfter).toLocaleString()}`].filter(Boolean);
-  return parts.length ? parts.join(', ') : 'every job (no filter)';
+  return parts.join(', ');
 }
 
 const RETRYABLE: JobState[] = ['failed', 'cancelled'];
@@ -23,6 +23,8 @@ export function BulkActions(props: { filter: BulkFilter; onDone: () => void }) {
   const blocked = adminBlock(session);
   const f = props.filter;
   const what = describe(f);
+  // The API refuses a bulk call without a filter (400): "every job there is" is never one click away.
+  const unfiltered = what === '' ? 'set a filter first (queue, state, task or time)' : undefined;
   const run = (op: 'retry' | 'cancel') => async () => {
     const out = await api<{ count: number }>(`/v1/jobs/bulk/${op}`, { method: 'POST', body: f });
     props.onDone();
@@ -35,7 +37,7 @@ export function BulkActions(props: { filter: BulkFilter; onDone: () => void }) {
       <ConfirmAction
         label="Retry matching…"
         testId="bulk-retry"
-        blocked={blocked ?? (f.state && !RETRYABLE.includes(f.state) ? `only failed or cancelled jobs can be retried` : undefined)}
+        blocked={blocked ?? unfiltered ?? (f.state && !RETRYABLE.includes(f.state) ? `only failed or cancelled jobs can be retried` : undefined)}
         describe={`Retry every failed or cancelled job matching ${what}?`}
         run={run('retry')}
       />
@@ -43,7 +45,7 @@ export function BulkActions(props: { filter: BulkFilter; onDone: () => void }) {
         label="Cancel matching…"
         testId="bulk-cancel"
         danger
-        blocked={blocked ?? (f.state && !CANCELLABLE.includes(f.state) ? `${f.state} jobs are finished` : undefined)}
+        blocked={blocked ?? unfiltered ?? (f.state && !CANCELLABLE.includes(f.state) ? `${f.state} jobs are finished` : undefined)}
         describe={`Cancel every waiting or running job matching ${what}?`}
         run={run('cancel')}
       />

@@ -55,9 +55,9 @@ export function SchedulesPage() {
                   <td>{s.task}</td>
                   <td data-testid="next-run">
                     {s.enabled ? (
-                      <time dateTime={s.nextRunAt} title={fromNow(s.nextRunAt, now)}>
-                        {time(s.nextRunAt)}
-                      </time>
+                      <>
+                        <time dateTime={s.nextRunAt}>{time(s.nextRunAt)}</time> <span class="hint">({fromNow(s.nextRunAt, now)})</span>
+                      </>
                     ) : (
                       <span class="note">— (disabled)</span>
                     )}
