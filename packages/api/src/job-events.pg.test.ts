@@ -3,7 +3,7 @@ import { silentLogger } from '@pgdispatch/core/log';
 import { closeDb, type Sql } from '@pgdispatch/engine/db';
 import { jobEventsLatestId } from '@pgdispatch/engine/queries/job-events';
 import { useTestDatabase } from '@pgdispatch/engine/testing/database';
-import { insertJob } from '@pgdispatch/engine/testing/factories';
+import { insertJob, terminateListeners } from '@pgdispatch/engine/testing/factories';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_QUEUES, JobEvents } from './job-events.js';
 
@@ -44,9 +44,7 @@ describe('JobEvents: the all-queue subscription', () => {
     try {
       // The LISTEN connection dies before this subscriber got anything; an event committed before
       // it is back is never notified, so only the resync can deliver it.
-      const killed = await db.sql`select pg_terminate_backend(pid) from pg_stat_activity
-                    where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen%'`;
-      expect(killed).toHaveLength(1);
+      expect(await terminateListeners(db.sql)).toBe(1);
       const a = await insertJob(db.sql, { queue: 'all-a' });
       await until(() => got.some((e) => e.jobId === a.id));
       const b = await insertJob(db.sql, { queue: 'all-b' });

@@ -37,3 +37,13 @@ export async function claimOne(exec: Exec, queue: string, leaseMs = 30_000): Pro
 export async function expireLease(exec: Exec, id: number): Promise<void> {
   await exec`update jobs set lease_expires_at = now() - interval '1 millisecond' where id = ${id} and state = 'running'`;
 }
+
+/**
+ * Kills the connections of this database whose last statement was a LISTEN (tests only), as a
+ * network drop would; notifications sent until they are back are lost. Returns how many it ended.
+ */
+export async function terminateListeners(exec: Exec): Promise<number> {
+  const rows = await exec`select pg_terminate_backend(pid) from pg_stat_activity
+                           where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen%'`;
+  return rows.length;
+}
