@@ -36,6 +36,7 @@ export function renderSoak(r: BenchResults): string | undefined {
     fmtInt(p.rate),
     fmt1(p.pickupP50),
     fmt1(p.pickupP99),
+    fmt1(p.afterAckP50),
     fmtInt(p.sampled),
     fmtInt(p.backlogMax),
     mb(p.jobsBytes),
@@ -46,7 +47,7 @@ export function renderSoak(r: BenchResults): string | undefined {
   return [
     `${head}\n${fmtInt(run.offered)} jobs offered at ${fmtInt(run.offeredRate)} jobs/s = ${c.fraction} × ${fmtInt(c.maxRate)} (${c.maxSource}); ` +
       `the enqueuer achieved ${fmtInt(run.enqueueRate)} jobs/s in bulk chunks on a timer; ${fmtInt(run.completed)} finished in ${fmt1(run.seconds)} s${run.note ? `; STOPPED EARLY: ${run.note}` : ''}`,
-    table(['completions', 'jobs/s', 'pickup p50 ms', 'pickup p99 ms', 'sampled', 'backlog max', 'jobs size'], rows),
+    table(['completions', 'jobs/s', 'pickup p50 ms', 'pickup p99 ms', 'after ack p50 ms', 'sampled', 'backlog max', 'jobs size'], rows),
     `last 10% vs first 10%: throughput ${fmtX(v.throughput)} (${fmtInt(first?.rate ?? Number.NaN)} → ${fmtInt(last?.rate ?? Number.NaN)} jobs/s); ` +
       `pickup p99, worst later 10% vs first: ${fmtX(v.pickupP99)} (first ${fmt1(first?.pickupP99 ?? Number.NaN)} ms)\n` +
       `jobs table + indexes (pg_total_relation_size): ${mb(run.sizeFirst)} (${fmtInt(run.rowsFirst)} rows) after the first 10%, ` +

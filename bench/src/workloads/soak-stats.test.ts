@@ -33,7 +33,7 @@ test('parts split the run by completions; a slower last part shows as a throughp
   for (let k = 1; k <= 9; k++) samples.push({ t: k * 100, completed: k * 100, backlog: 10, jobsBytes: k * 1000 });
   samples.push({ t: 1100, completed: 1000, backlog: 40, jobsBytes: 20_000 });
   // Pickup: 10 ms, except 50 ms in the middle part and 30 ms in the last.
-  const pickups = Array.from({ length: 1000 }, (_, i) => ({ i, ms: i >= 900 ? 30 : i >= 500 && i < 600 ? 50 : 10 }));
+  const pickups = Array.from({ length: 1000 }, (_, i) => ({ i, ms: i >= 900 ? 30 : i >= 500 && i < 600 ? 50 : 10, afterAckMs: 4 }));
   const parts = soakParts(samples, pickups, 1000);
   expect(parts).toHaveLength(10);
   expect(parts[0]?.rate).toBeCloseTo(1000);
@@ -41,6 +41,7 @@ test('parts split the run by completions; a slower last part shows as a throughp
   expect(parts[0]?.pickupP99).toBe(10);
   expect(parts[9]?.pickupP99).toBe(30);
   expect(parts[9]?.sampled).toBe(100);
+  expect(parts[9]?.afterAckP50).toBe(4);
   expect(parts[9]?.backlogMax).toBe(40);
   expect(parts[9]?.jobsBytes).toBe(20_000);
   const v = soakVerdict(parts, 1000, 2500);

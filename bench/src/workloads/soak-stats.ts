@@ -63,6 +63,8 @@ export interface SoakPart {
   /** Pickup (bulk call start → handler start) of the sampled jobs offered in this part, ms. */
   pickupP50: number;
   pickupP99: number;
+  /** The part of pickup after the bulk call returned (its commit): the dispatch path, p50, ms. */
+  afterAckP50: number;
   sampled: number;
   /** Largest backlog (waiting + running) seen during the part. */
   backlogMax: number;
@@ -75,7 +77,7 @@ export interface SoakPart {
  * is its jobs over the time between the interpolated moments its first and last completion count
  * was reached (part 0 starts at the window's start). Pickups are assigned by job index.
  */
-export function soakParts(samples: readonly ProgressSample[], pickups: readonly { i: number; ms: number }[], total: number, parts = 10): SoakPart[] {
+export function soakParts(samples: readonly ProgressSample[], pickups: readonly { i: number; ms: number; afterAckMs?: number }[], total: number, parts = 10): SoakPart[] {
   const out: SoakPart[] = [];
   const size = total / parts;
   let t0 = 0;
@@ -85,13 +87,15 @@ export function soakParts(samples: readonly ProgressSample[], pickups: readonly 
     const t1 = timeToReach(samples, to);
     const within = samples.filter((s) => s.t >= t0 && (t1 === undefined || s.t <= t1));
     const sized = samples.filter((s) => s.jobsBytes !== undefined && (t1 === undefined || s.t <= t1));
-    const lat = pickups.filter((p) => p.i >= from && p.i < to).map((p) => p.ms);
+    const mine = pickups.filter((p) => p.i >= from && p.i < to);
+    const lat = mine.map((p) => p.ms);
     out.push({
       from,
       to,
       rate: t1 !== undefined && t1 > t0 ? (to - from) / ((t1 - t0) / 1000) : Number.NaN,
       pickupP50: percentile(lat, 50),
       pickupP99: percentile(lat, 99),
+      afterAckP50: percentile(mine.map((p) => p.afterAckMs ?? Number.NaN), 50),
       sampled: lat.length,
       backlogMax: within.reduce((a, s) => Math.max(a, s.backlog), 0),
       jobsBytes: sized.at(-1)?.jobsBytes ?? Number.NaN,

@@ -89,6 +89,8 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
       const offset = await server.child.clockOffset();
       const every = sampleEvery(o.n);
       const sentAt = new Map<number, number>();
+      /** When the bulk call of each marked job returned (its commit): splits pickup into ack and after. */
+      const ackedAt = new Map<number, number>();
       // Keep a drain reserve: stop offering early enough that the backlog can still finish in budget.
       const stopOffering = o.deadline - Math.min(60_000, 0.1 * (o.deadline - performance.now()));
       let acked = 0;
@@ -111,14 +113,18 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
             continue;
           }
           const chunk: BenchPayload[] = [];
+          const marked: number[] = [];
           const start = wallMs();
           for (let i = acked; i < acked + k; i++) {
             if (i % every === 0) {
               chunk.push({ i, m: 1 });
+              marked.push(i);
               sentAt.set(i, start);
             } else chunk.push({ i });
           }
           await enq.bulk(chunk);
+          const done = wallMs();
+          for (const i of marked) ackedAt.set(i, done);
           acked += k;
         }
         offerEnd = performance.now();
@@ -159,10 +165,10 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
       const sizeEnd = await jobsSize(db);
       const rowsEnd = await jobsRows(db);
       const [d] = await db.sql<{ b: number }[]>`select pg_database_size(current_database())::float8 as b`;
-      const pickups: { i: number; ms: number }[] = [];
+      const pickups: { i: number; ms: number; afterAckMs: number }[] = [];
       for (const [i, sent] of sentAt) {
         const started = server.child.marks.get(i);
-        if (started !== undefined) pickups.push({ i, ms: started - offset - sent });
+        if (started !== undefined) pickups.push({ i, ms: started - offset - sent, afterAckMs: started - offset - (ackedAt.get(i) ?? Number.NaN) });
       }
       if (Number.isNaN(sizeFirst)) {
         // Cut short before 10% of n finished: the once-a-second size sample nearest 10% of what did.
