@@ -13,15 +13,15 @@ export function renderLimited(r: BenchResults, o: { limitedSeconds?: number }): 
   if (cells.length === 0) return undefined;
   const rows = cells.map(([id, c]) => {
     const st = status(c);
-    if (st && c.rate.length === 0) return [id, String(c.limit), st, '', '', ''];
+    if (st && c.rate.length === 0) return [id, String(c.limit), st, '', '', '', ''];
     const ideal = idealRate(c.limit, c.jobMs);
-    return [id, String(c.limit), `${fmt1(m(c.rate))} ${range(c.rate, fmt1)}`, `${((m(c.rate) / ideal) * 100).toFixed(0)}% of ${fmt1(ideal)}`, fmt1(m(c.windowRate)), fmtInt(Math.max(...c.maxConcurrent))];
+    return [id, String(c.limit), `${fmt1(m(c.rate))} ${range(c.rate, fmt1)}`, `${((m(c.rate) / ideal) * 100).toFixed(0)}% of ${fmt1(ideal)}`, fmt1(m(c.windowRate)), fmt1(m(c.refillGapP50)), fmtInt(Math.max(...c.maxConcurrent))];
   });
   const jobMs = cells[0]?.[1].jobMs ?? 50;
   return (
     `Limited queue (concurrency limit L, handlers sleep ${jobMs} ms, ${o.limitedSeconds ?? '?'} s window; jobs/s = handler starts after the first L over first → last start; ideal = L / ${jobMs / 1000} s; ` +
-    'graphile-worker: jobs sharing a queueName run one at a time, i.e. L = 1)\n' +
-    table(['profile', 'L', 'jobs/s', 'of ideal', 'window jobs/s (db)', 'max running'], rows)
+    'refill gap = a handler\'s end → the next start in its slot; graphile-worker: jobs sharing a queueName run one at a time, i.e. L = 1)\n' +
+    table(['profile', 'L', 'jobs/s', 'of ideal', 'window jobs/s (db)', 'refill gap p50 ms', 'max running'], rows)
   );
 }
 

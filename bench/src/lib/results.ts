@@ -63,6 +63,8 @@ export interface LimitedCell extends Cell {
   windowRate: Series;
   /** Most handlers seen running at once, per round (≤ limit, or the limit was not held). */
   maxConcurrent: Series;
+  /** Handler end → next start in the freed slot, p50 ms, per round (absent in older results). */
+  refillGapP50?: Series;
 }
 
 export interface SoakCell extends Cell {

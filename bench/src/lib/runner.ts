@@ -222,12 +222,13 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
         const runs = LIMITED_SYSTEMS.filter((sys) => want(sys.id)).flatMap((sys) => sys.limits(opts.limitedLimits).map((limit) => ({ sys, limit })));
         for (const { sys, limit } of rotate(runs, round)) {
           const id = `${sys.id}, limit ${limit}`;
-          const cell = ((results.limited ??= {})[id] ??= { system: sys.system, limit, jobMs: opts.limitedJobMs, errors: [], rate: [], windowRate: [], maxConcurrent: [] });
+          const cell = ((results.limited ??= {})[id] ??= { system: sys.system, limit, jobMs: opts.limitedJobMs, errors: [], rate: [], windowRate: [], maxConcurrent: [], refillGapP50: [] });
           await attempt(cell, `limited ${id}`, sys.pending(), async () => {
             const r = await sys.measure(ctx, { limit, seconds: opts.limitedSeconds, jobMs: opts.limitedJobMs, concurrency: opts.concurrency });
             cell.rate.push(r.rate);
             cell.windowRate.push(r.windowRate);
             cell.maxConcurrent.push(r.maxConcurrent);
+            (cell.refillGapP50 ??= []).push(r.refillGapP50);
             if (r.maxConcurrent > limit) throw new Error(`${r.maxConcurrent} handlers ran at once on a queue limited to ${limit}`);
           });
         }

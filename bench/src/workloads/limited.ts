@@ -1,7 +1,7 @@
 import { queuePause, queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
 import { makeWorkerUtils } from 'graphile-worker';
 import { createBenchDb, type BenchDb } from '../lib/pg-target.js';
-import { sleep } from '../lib/stats.js';
+import { percentile, sleep } from '../lib/stats.js';
 import { install as installGraphile, quietLogger, startGraphile } from '../systems/graphile-worker.js';
 import { allThroughput } from '../systems/pgdispatch-all.js';
 import { installPgdispatch, openEngineEnqueuer, pgdispatchSucceeded } from '../systems/pgdispatch-engine.js';
@@ -29,6 +29,8 @@ export interface LimitedResult {
   seconds: number;
   /** Most handlers running at once (from handler start marks, each lasting jobMs − 2 ms): must be ≤ L. */
   maxConcurrent: number;
+  /** Handler end → next start in the freed slot, p50, ms (see refillGapP50). */
+  refillGapP50: number;
 }
 
 export interface LimitedOptions {
@@ -71,6 +73,18 @@ export function steadyRate(starts: readonly number[], limit: number): number {
   return span > 0 ? ((starts.length - limit) * 1000) / span : Number.NaN;
 }
 
+/**
+ * Refill gap, p50 in ms: with L slots cycling, the (j+L)-th start follows the j-th job's end, so
+ * start[j+L] − start[j] − jobMs is the time from a handler's end to the start of the job that took
+ * its slot (completion, wake-up, claim, hand-over). 0 at the ideal; ~1000 on a 1 s poll.
+ */
+export function refillGapP50(starts: readonly number[], limit: number, jobMs: number): number {
+  const s = [...starts].sort((a, b) => a - b);
+  const gaps: number[] = [];
+  for (let j = limit; j < s.length; j++) gaps.push((s[j] as number) - (s[j - limit] as number) - jobMs);
+  return percentile(gaps, 50);
+}
+
 /** Opens the window on `go`, lets it run `seconds`, then counts completions. */
 async function runWindow(w: RunningWorker, completed: () => Promise<number>, o: LimitedOptions, enqueued: number): Promise<LimitedResult> {
   const t0 = performance.now();
@@ -85,7 +99,7 @@ async function runWindow(w: RunningWorker, completed: () => Promise<number>, o: 
   // loop clock has ms resolution), and a refill that follows a completion at once must not look
   // like an overlap. A limit that is really exceeded overlaps by far more.
   const maxConcurrent = maxOverlap(starts, Math.max(1, o.jobMs - 2));
-  return { rate: Number.isFinite(steady) ? steady : done / seconds, completed: done, windowRate: done / seconds, enqueued, seconds, maxConcurrent };
+  return { rate: Number.isFinite(steady) ? steady : done / seconds, completed: done, windowRate: done / seconds, enqueued, seconds, maxConcurrent, refillGapP50: refillGapP50(starts, o.limit, o.jobMs) };
 }
 
 async function withDb<T>(ctx: BenchContext, label: string, fn: (db: BenchDb) => Promise<T>): Promise<T> {
