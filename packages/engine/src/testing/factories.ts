@@ -47,3 +47,11 @@ export async function terminateListeners(exec: Exec): Promise<number> {
                            where datname = current_database() and pid <> pg_backend_pid() and query ilike 'listen%'`;
   return rows.length;
 }
+
+/** Inserts `count` succeeded jobs finished `agoSeconds` ago (tests only): a retention backlog. */
+export async function insertFinishedJobs(exec: Exec, opts: { count: number; agoSeconds: number; queue?: string }): Promise<void> {
+  await exec`
+    insert into jobs (queue, task, state, attempt, finished_at)
+    select ${opts.queue ?? 'default'}, 'noop', 'succeeded', 1, now() - ${opts.agoSeconds} * interval '1 second'
+      from generate_series(1, ${opts.count})`;
+}
