@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
 import { useTestDatabase } from '../testing/database.js';
-import { insertJob } from '../testing/factories.js';
-import { queueDepths, queueGet, queueList, queuePause, queueResume, queueStats, queueUpsert } from './queue-admin.js';
+import { insertFinishedJobs, insertJob } from '../testing/factories.js';
+import { QUEUE_DEPTHS_SQL, queueDepths, queueGet, queueList, queuePause, queueResume, queueStats, queueUpsert } from './queue-admin.js';
 
 const db = useTestDatabase();
 
@@ -92,5 +92,15 @@ describe('queue admin', () => {
     const rows = (await queueDepths(db.sql)).filter((r) => r.queue === 'depth').sort((a, b) => a.state.localeCompare(b.state));
     expect(rows).toMatchObject([{ queue: 'depth', state: 'queued', n: 1 }, { queue: 'depth', state: 'running', n: 1 }]);
     expect(rows[0]!.oldestSeconds).toBeGreaterThanOrEqual(10);
+  });
+
+  it('depths read the live jobs through their partial indexes, not every finished job', async () => {
+    await insertFinishedJobs(db.sql, { queue: 'depth-plan', count: 20_000, agoSeconds: 60 });
+    await insertJob(db.sql, { queue: 'depth-plan' });
+    await insertJob(db.sql, { queue: 'depth-plan', state: 'running' });
+    await db.sql.unsafe('analyze jobs');
+    const plan = (await db.sql.unsafe<{ 'QUERY PLAN': string }[]>(`explain ${QUEUE_DEPTHS_SQL}`)).map((r) => r['QUERY PLAN']).join('\n');
+    expect(plan).not.toMatch(/Seq Scan/);
+    expect(plan).toMatch(/jobs_running_idx/);
   });
 });
