@@ -4,6 +4,8 @@ import { insertJob } from './testing/factories.js';
 import { JOBS_CHANNEL, listenForJobs, type Listener } from './notify.js';
 import { jobCancel, jobRetry } from './queries/job-admin.js';
 import { jobClaim } from './queries/job-claim.js';
+import { jobCompleteMany } from './queries/job-complete.js';
+import { jobFailMany } from './queries/job-fail.js';
 import { jobEnqueue, jobEnqueueMany } from './queries/job-enqueue.js';
 import { jobReapExpiredLeases } from './queries/job-maintenance.js';
 import { jobReleaseMany } from './queries/job-release.js';
@@ -90,6 +92,24 @@ describe('listenForJobs', () => {
 
     await insertJob(db.sql, { queue: 'again-reap', state: 'running', leaseMs: -1_000 });
     expect(await collect(() => jobReapExpiredLeases(db.sql))).toEqual(['again-reap']);
+  });
+
+  it('a completion or failure wakes a queue with a concurrency limit (a slot was freed), not an unlimited one', async () => {
+    await collect(() => queueUpsert(db.sql, { name: 'slots', concurrencyLimit: 2 }));
+    for (const queue of ['slots', 'slots', 'no-slots', 'no-slots']) await insertJob(db.sql, { queue });
+    const claimed = await jobClaim(db.sql, { queues: ['slots', 'no-slots'], limit: 4, leaseMs: 30_000 });
+    const of = (queue: string) => claimed.filter((c) => c.queue === queue).map((c) => ({ id: c.id, leaseToken: c.leaseToken }));
+    expect(await collect(() => jobCompleteMany(db.sql, { items: [...of('slots').slice(0, 1), ...of('no-slots').slice(0, 1)] }))).toEqual(['slots']);
+    const fail = (items: { id: number; leaseToken: string }[]) => jobFailMany(db.sql, { items: items.map((i) => ({ ...i, error: { message: 'x' } })) });
+    expect(await collect(() => fail(of('slots').slice(1)))).toEqual(['slots']);
+    expect(await collect(() => fail(of('no-slots').slice(1)))).toEqual([]);
+  });
+
+  it('changing a queue\'s limits wakes it; other policy changes do not', async () => {
+    await collect(() => queueUpsert(db.sql, { name: 'policy', concurrencyLimit: 1 }));
+    expect(await collect(() => queueUpsert(db.sql, { name: 'policy', concurrencyLimit: 3 }))).toEqual(['policy']);
+    expect(await collect(() => queueUpsert(db.sql, { name: 'policy', rateLimit: 5 }))).toEqual(['policy']);
+    expect(await collect(() => queueUpsert(db.sql, { name: 'policy', backoffBaseMs: 10 }))).toEqual([]);
   });
 
   it('cancel does not wake anyone', async () => {

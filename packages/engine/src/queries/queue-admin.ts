@@ -27,7 +27,9 @@ function checkPolicy(p: QueuePolicyPatch): void {
 /**
  * Creates a queue or updates the given policy fields; fields left out keep their value. A named
  * dead-letter queue is created too (default policy), so its jobs have a queue row like any other.
- * Changing the rate limit refills the bucket (the new budget starts full).
+ * Changing the rate limit refills the bucket (the new budget starts full). Changing either limit
+ * notifies the queue (at commit): a raised or removed limit leaves room that waiting dispatchers
+ * would otherwise find only on their poll, since a full limited queue is woken by nothing else.
  */
 export async function queueUpsert(exec: Exec, params: { name: string } & QueuePolicyPatch): Promise<QueuePolicy> {
   assertQueueName(params.name);
@@ -56,6 +58,7 @@ export async function queueUpsert(exec: Exec, params: { name: string } & QueuePo
         params.retentionSeconds ?? null, has('concurrencyLimit'), has('defaultMaxAttempts'), has('backoffBaseMs'), has('backoffMaxMs'), has('retentionSeconds'),
         params.deadLetterQueue ?? null, params.rateLimit ?? null, params.rateIntervalMs ?? null, has('deadLetterQueue'), has('rateLimit'), has('rateIntervalMs')] as never[],
     ));
+    if (has('concurrencyLimit') || has('rateLimit') || has('rateIntervalMs')) await pg(tx`select pg_notify(${JOBS_CHANNEL}, ${params.name})`);
     return q as QueuePolicy;
   });
 }
