@@ -62,14 +62,21 @@ export class Dispatcher {
   private pollTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private listener: Listener | undefined;
-  /** Waiter keys whose last claim came back short: nothing claimable until a wake-up. */
-  private readonly drained = new Set<string>();
   /**
-   * Keys whose claim is in flight → whether a wake-up for them arrived meanwhile. Such a wake may
-   * be for a commit the claim's snapshot did not see, so that claim must not mark the key
-   * drained (before, it did, and the wake-up was lost until the poll).
+   * Waiter keys whose last claim came back short → the queues woken since (`null`: none, nothing
+   * claimable until a wake-up). A drained key woken for some queues claims just those: the rest of
+   * its queue set had nothing at its last claim and nothing announced more since. For a `*` worker
+   * whose limited queue got a slot back, that is the one limited claim instead of it plus a claim
+   * of every other queue (CLAIM_TASKS_EXCEPT_SQL, planned per execution: 1–4 ms per refill on the
+   * shared machine).
    */
-  private readonly inFlight = new Map<string, boolean>();
+  private readonly drained = new Map<string, Set<string> | null>();
+  /**
+   * Keys whose claim is in flight → the queues woken meanwhile (`*`: everything). Such a wake may
+   * be for a commit the claim's snapshot did not see, so that claim must not mark those queues
+   * drained (before, it marked the key, and the wake-up was lost until the poll).
+   */
+  private readonly inFlight = new Map<string, Set<string> | '*'>();
   /** Per rate-limited queue: the timer that wakes it when its bucket's next token is due. */
   private readonly tokenTimers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
 
@@ -147,8 +154,16 @@ export class Dispatcher {
       const queues = key.slice(0, key.indexOf('|'));
       return queues === '*' || queues.split(',').includes(queue);
     };
-    for (const key of this.drained) if (hit(key)) this.drained.delete(key);
-    for (const key of this.inFlight.keys()) if (hit(key)) this.inFlight.set(key, true);
+    for (const [key, woken] of this.drained) {
+      if (!hit(key)) continue;
+      if (queue === undefined) this.drained.delete(key);
+      else this.drained.set(key, (woken ?? new Set()).add(queue));
+    }
+    for (const [key, woken] of this.inFlight) {
+      if (!hit(key)) continue;
+      if (queue === undefined || woken === '*') this.inFlight.set(key, '*');
+      else woken.add(queue);
+    }
     if (this.waiters.size > 0) this.schedule();
   }
 
@@ -182,7 +197,7 @@ export class Dispatcher {
     const groups = new Map<string, Waiter[]>();
     for (const w of this.waiters) {
       // A waitMs-0 waiter is answered after one claim, so a drained mark must not skip it.
-      if (w.done || (this.drained.has(w.key) && !w.expired)) continue;
+      if (w.done || (this.drained.get(w.key) === null && !w.expired)) continue;
       const g = groups.get(w.key);
       if (g) g.push(w);
       else groups.set(w.key, [w]);
@@ -192,15 +207,27 @@ export class Dispatcher {
       const limit = Math.min(demand, this.opts.batchMax);
       if (limit <= 0) continue;
       for (const w of group) w.claiming = true;
-      this.inFlight.set(key, false);
+      // Drained and woken for some queues: claim those only (a waitMs-0 waiter of a drained key
+      // with no wake-up gets the full claim it was promised).
+      const woken = this.drained.get(key);
+      const queues = woken ? [...woken] : group[0]!.queues;
+      this.drained.delete(key);
+      const meanwhile = new Set<string>();
+      this.inFlight.set(key, meanwhile);
       try {
-        const jobs = await jobClaim(this.opts.sql, { queues: group[0]!.queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, onRateLimited: this.#rateLimited });
+        const jobs = await jobClaim(this.opts.sql, { queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, onRateLimited: this.#rateLimited });
         this.opts.onClaimRound?.(jobs.length, demand);
-        // A short claim drains the key unless a wake-up for it came while the claim ran (then
-        // wake() already asked for another round).
-        if (jobs.length < limit) {
-          if (!this.inFlight.get(key)) this.drained.add(key);
-        } else this.again = true; // more may be waiting; the next round serves the rest of the demand
+        // Queues woken while the claim ran stay to be claimed (wake() already asked for another round).
+        const during = this.inFlight.get(key) ?? meanwhile;
+        if (during !== '*') {
+          if (jobs.length < limit) this.drained.set(key, during.size > 0 ? during : null);
+          else {
+            // More may be waiting; the next round serves the rest of the demand (the same queues
+            // again after a targeted claim, the whole set after a full one).
+            this.again = true;
+            if (woken) this.drained.set(key, new Set([...woken, ...during]));
+          }
+        } else if (jobs.length >= limit) this.again = true;
         this.inFlight.delete(key);
         await this.deliver(group, jobs);
       } catch (err) {
