@@ -14,6 +14,12 @@ export interface EventFilter {
 
 const wanted = (s: Sub, queue: string) => s.queue === ALL_QUEUES || s.queue === queue;
 
+/** The stored-events query of a filter: by job, by queue, or every queue. */
+export function listFilter(f: EventFilter): { jobId: number } | { queue: string } | { allQueues: true } {
+  if (f.jobId !== undefined) return { jobId: f.jobId };
+  return f.queue === ALL_QUEUES ? { allQueues: true } : { queue: f.queue };
+}
+
 interface Sub extends EventFilter {
   fn: (e: JobEvent) => void;
   /** Highest id delivered: where a resync after a lost LISTEN connection starts. */
@@ -33,17 +39,11 @@ export interface JobEventsOptions {
 /**
  * Fans job events out to this process's SSE streams. ONE LISTEN connection serves every stream;
  * a notification names a queue and exact event ids, and is fetched (one indexed query) only when
- * a stream here wants that queue — so idle streams, and events nobody here watches, cost no
- * queries. Notifications arrive in commit order and are processed one at a time, so streams get
+ * a stream here wants that queue (an all-queue stream wants every one) — so idle streams, and
+ * events nobody here watches, cost no queries. Notifications arrive in commit order and are processed one at a time, so streams get
  * events in that order. After the LISTEN connection was lost (notifications sent meanwhile are
  * gone) every stream is resynced from the table after the last id it got.
  */
-/** The stored-events query of a filter: by job, by queue, or every queue. */
-export function listFilter(f: EventFilter): { jobId: number } | { queue: string } | { allQueues: true } {
-  if (f.jobId !== undefined) return { jobId: f.jobId };
-  return f.queue === ALL_QUEUES ? { allQueues: true } : { queue: f.queue };
-}
-
 export class JobEvents {
   private readonly byQueue = new Map<string, Set<Sub>>();
   private listening: Promise<{ unlisten(): Promise<void> }> | undefined;
