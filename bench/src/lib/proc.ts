@@ -27,6 +27,8 @@ export interface Child {
   marks: Map<number, number>;
   /** Peak resident set (VmHWM) in bytes, read from /proc while the process lives; NaN elsewhere. */
   peakRss(): Promise<number>;
+  /** CPU time (user + system) the process has used so far, in µs, from /proc (Linux); NaN elsewhere. */
+  cpuUs(): Promise<number>;
   /** The child's clock minus ours in ms, from the lowest-RTT of `samples` IPC pings. */
   clockOffset(samples?: number): Promise<number>;
   exited: Promise<number | null>;
@@ -105,6 +107,7 @@ export function spawnNode(script: string, args: string[], opts: SpawnOptions): C
         proc.once('exit', onExit);
       }),
     peakRss: () => peakRss(proc.pid),
+    cpuUs: () => cpuUs(proc.pid),
     clockOffset: async (samples = 25) => {
       let best = { rtt: Infinity, offset: 0 };
       for (let id = 0; id < samples; id++) {
@@ -128,6 +131,23 @@ export function spawnNode(script: string, args: string[], opts: SpawnOptions): C
     },
   };
   return child;
+}
+
+/**
+ * utime + stime of a live process in µs, from /proc/<pid>/stat (clock ticks of 10 ms at the usual
+ * USER_HZ 100); NaN elsewhere. CPU time per job is what a loaded, shared machine distorts least.
+ */
+export async function cpuUs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name (which may contain spaces): state is field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10_000 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** VmHWM (peak RSS) of a live process in bytes, from /proc/<pid>/status (Linux); NaN elsewhere. */

@@ -44,13 +44,14 @@ export function renderReport(r: BenchResults): string {
     const best = bestPeer(r.processing, (c) => c.rate);
     const rows = Object.entries(r.processing).map(([id, c]) => {
       const st = status(c);
-      if (st && c.rate.length === 0) return [id, st, '', '', ''];
+      if (st && c.rate.length === 0) return [id, st, '', '', '', ''];
       const rss = Object.entries(c.rss).map(([role, s]) => `${role} ${mb(m(s))}`).join(', ');
-      return [id, `${fmtInt(m(c.rate))} ${range(c.rate, fmtInt)}`, fmtX(m(c.rate) / best.value), Number.isFinite(pgbUpdate) ? `${((m(c.rate) / pgbUpdate) * 100).toFixed(0)}%` : 'n/a', rss];
+      const cpu = Object.entries(c.cpuUsPerJob ?? {}).filter(([, s]) => Number.isFinite(m(s))).map(([role, s]) => `${role} ${m(s).toFixed(0)}`).join(', ');
+      return [id, `${fmtInt(m(c.rate))} ${range(c.rate, fmtInt)}`, fmtX(m(c.rate) / best.value), Number.isFinite(pgbUpdate) ? `${((m(c.rate) / pgbUpdate) * 100).toFixed(0)}%` : 'n/a', rss, cpu || 'n/a'];
     });
     parts.push(
       `Processing (jobs/s from worker go until the database shows all ${o.n} done; × best peer = ${best.id || 'n/a'})\n` +
-        table(['profile', 'jobs/s', '× best peer', 'of pgbench UPDATE tx/s', 'peak RSS'], rows, ['l', 'r', 'r', 'r', 'l']),
+        table(['profile', 'jobs/s', '× best peer', 'of pgbench UPDATE tx/s', 'peak RSS', 'CPU µs/job'], rows, ['l', 'r', 'r', 'r', 'l', 'l']),
     );
   }
 

@@ -25,6 +25,8 @@ export interface ProcessingCell extends Cell {
   seconds: Series;
   /** Peak RSS in bytes per process role, per round. */
   rss: Record<string, Series>;
+  /** CPU µs (user + system) per job per process role, per round (absent in results before it). */
+  cpuUsPerJob?: Record<string, Series>;
   /** Jobs the database shows succeeded, per round (must equal N). */
   succeeded: Series;
   /** pg_stat_statements per round (when loaded). */

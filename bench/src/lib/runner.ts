@@ -170,13 +170,14 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
       }
       if (needs('processing')) {
         for (const p of rotate(profiles, round)) {
-          const cell = (results.processing[p.id] ??= { system: p.system, kind: p.kind, settings: p.settings, errors: [], rate: [], seconds: [], rss: {}, succeeded: [], statements: [] });
+          const cell = (results.processing[p.id] ??= { system: p.system, kind: p.kind, settings: p.settings, errors: [], rate: [], seconds: [], rss: {}, cpuUsPerJob: {}, succeeded: [], statements: [] });
           await attempt(cell, `processing ${p.id}`, p.pending(), async () => {
             const r = await measureProcessing(ctx, p as WorkerProfile, { n: opts.n, concurrency: opts.concurrency, timeoutMs });
             cell.rate.push(r.rate);
             cell.seconds.push(r.seconds);
             cell.succeeded.push(r.succeeded);
             for (const [role, bytes] of Object.entries(r.rss)) (cell.rss[role] ??= []).push(bytes);
+            for (const [role, us] of Object.entries(r.cpuUsPerJob)) ((cell.cpuUsPerJob ??= {})[role] ??= []).push(us);
             if (r.statements) cell.statements.push(r.statements);
             if (r.succeeded !== opts.n) throw new Error(`only ${r.succeeded} of ${opts.n} jobs succeeded`);
           });

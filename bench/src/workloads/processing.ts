@@ -11,6 +11,8 @@ export interface ProcessingResult {
   succeeded: number;
   /** Peak RSS (VmHWM) in bytes per process role. */
   rss: Record<string, number>;
+  /** CPU time (user + system) per job in µs per process role, over the measured window. */
+  cpuUsPerJob: Record<string, number>;
   /** The run's statements (fill excluded), when pg_stat_statements is loaded. */
   statements?: StatementSummary;
 }
@@ -55,14 +57,20 @@ export async function measureProcessing(ctx: BenchContext, profile: WorkerProfil
     const before = await statementSummary(ctx.target, db.name);
     let result: ProcessingResult;
     try {
+      const cpu0 = await Promise.all(w.processes.map((p) => p.child.cpuUs()));
       const t0 = performance.now();
       await w.go();
       await waitUntilDone(() => profile.remaining(db), opts.n, t0, opts.timeoutMs);
       const seconds = (performance.now() - t0) / 1000;
+      const cpu1 = await Promise.all(w.processes.map((p) => p.child.cpuUs()));
       const rss: Record<string, number> = {};
-      for (const p of w.processes) rss[p.role] = await p.child.peakRss();
+      const cpuUsPerJob: Record<string, number> = {};
+      for (const [i, p] of w.processes.entries()) {
+        rss[p.role] = await p.child.peakRss();
+        cpuUsPerJob[p.role] = ((cpu1[i] ?? Number.NaN) - (cpu0[i] ?? Number.NaN)) / opts.n;
+      }
       const succeeded = await profile.succeeded(db, opts.n);
-      result = { rate: opts.n / seconds, seconds, succeeded, rss };
+      result = { rate: opts.n / seconds, seconds, succeeded, rss, cpuUsPerJob };
     } finally {
       await w.stop();
     }
