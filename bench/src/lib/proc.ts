@@ -48,7 +48,9 @@ export interface SpawnOptions {
 
 /** Spawns `node <script> ...args` with an IPC channel; the bench's children all go through here. */
 export function spawnNode(script: string, args: string[], opts: SpawnOptions): Child {
-  const nodeArgs = [...(opts.typescript ? ['--import', 'tsx'] : []), ...(opts.nodeArgs ?? [])];
+  // BENCH_NODE_ARGS adds node flags to every child (e.g. --trace-gc with BENCH_ECHO=1).
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...(opts.typescript ? ['--import', 'tsx'] : []), ...(opts.nodeArgs ?? []), ...extra];
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...opts.env })) if (v !== undefined) env[k] = v;
   // vitest/tsx set NODE_OPTIONS loaders of their own; a child decides its own loader.
