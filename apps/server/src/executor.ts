@@ -6,12 +6,29 @@ import { loadTaskRegistry } from '@pgdispatch/worker/load-tasks';
 import type { TaskRegistry } from '@pgdispatch/worker/task';
 import type { Logger } from '@pgdispatch/core/log';
 import { readinessOf } from '@pgdispatch/worker/create-worker';
-import { WorkerRuntime } from '@pgdispatch/worker/runtime';
+import { WorkerRuntime, type JobFinishedEvent } from '@pgdispatch/worker/runtime';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface Executor {
   stop(): Promise<void>;
   readiness(): Promise<{ ready: boolean; details: Record<string, unknown> }>;
+}
+
+/**
+ * Counts each finished job and observes its duration, with the labelled children cached per queue
+ * (and outcome): this runs once per job, and prom-client's `inc({ queue, outcome })` builds and
+ * validates a label object on every call.
+ */
+function jobFinishedObserver(metrics: WorkerMetrics): (e: JobFinishedEvent) => void {
+  const perQueue = new Map<string, { duration: { observe(v: number): void }; outcomes: Map<string, { inc(): void }> }>();
+  return (e) => {
+    let q = perQueue.get(e.job.queue);
+    if (!q) perQueue.set(e.job.queue, (q = { duration: metrics.duration.labels(e.job.queue), outcomes: new Map() }));
+    let c = q.outcomes.get(e.outcome);
+    if (!c) q.outcomes.set(e.outcome, (c = metrics.jobs.labels(e.job.queue, e.outcome)));
+    c.inc();
+    q.duration.observe(e.durationMs / 1000);
+  };
 }
 
 /** The built-ins BUILTIN_TASKS selects plus TASKS_MODULE, loaded and validated (throws TasksModuleError). */
@@ -41,10 +58,7 @@ export async function startExecutor(deps: { config: Readonly<Config>; plan: Role
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
     dequeueWaitMs: config.DEQUEUE_MAX_WAIT_MS,
     log,
-    onJobFinished: (e) => {
-      metrics.jobs.inc({ queue: e.job.queue, outcome: e.outcome });
-      metrics.duration.observe({ queue: e.job.queue }, e.durationMs / 1000);
-    },
+    onJobFinished: jobFinishedObserver(metrics),
   });
   runtime.start();
   const timer = setInterval(() => metrics.inFlight.set(runtime.stats().inFlight), 1_000);

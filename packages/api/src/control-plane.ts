@@ -55,7 +55,13 @@ export class ControlPlane implements Transport {
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.#wake = (queues) => opts.dispatcher.wakeQueues(queues);
-    this.#completions = new Batcher((items) => jobCompleteMany(opts.sql, { items, maxResultBytes: opts.maxPayloadBytes, onWake: this.#wake }));
+    // Outcomes are observed per flush, in the batch's own callback: a completion costs its caller
+    // the Batcher's promise and nothing more (no async wrapper per job).
+    this.#completions = new Batcher(async (items) => {
+      const out = await jobCompleteMany(opts.sql, { items, maxResultBytes: opts.maxPayloadBytes, onWake: this.#wake });
+      for (const o of out) this.#observe(o, 'succeeded');
+      return out;
+    });
     this.#failures = new Batcher((items) => jobFailMany(opts.sql, { items, onWake: this.#wake }));
     this.#durations = new RunDurations(opts.metrics);
   }
@@ -87,13 +93,9 @@ export class ControlPlane implements Transport {
    * One completion. Unscoped ones (in-process) are coalesced by the Batcher; a scoped one (one
    * HTTP request on the single-job route) is written alone, since one statement has one scope.
    */
-  async complete(item: LeaseRef & { result?: unknown }, scope: QueueScope = '*'): Promise<LeaseOutcome> {
+  complete(item: LeaseRef & { result?: unknown }, scope: QueueScope = '*'): Promise<LeaseOutcome> {
     const one = { id: item.id, leaseToken: item.leaseToken, result: item.result };
-    const out = scope === '*'
-      ? await this.#completions.push(one)
-      : ((await jobCompleteMany(this.opts.sql, { items: [one], queues: scope, maxResultBytes: this.opts.maxPayloadBytes, onWake: this.#wake }))[0] as LeaseOutcome);
-    this.#observe(out, 'succeeded');
-    return out;
+    return scope === '*' ? this.#completions.push(one) : this.completeMany([one], scope).then((out) => out[0] as LeaseOutcome);
   }
 
   /** Completions that arrived together over HTTP: one statement, reported per item. */

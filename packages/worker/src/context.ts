@@ -81,11 +81,19 @@ const stepScope = new AsyncLocalStorage<StepScope>();
 export interface CreateContextParams {
   job: ClaimedJob;
   transport: Transport;
-  signal: AbortSignal;
+  /**
+   * The handler's abort signal, or a function that returns it on first use: the runtime passes
+   * the held job's lazy getter, so a handler that never reads `ctx.signal` costs no AbortController.
+   */
+  signal: AbortSignal | (() => AbortSignal);
   log: Logger;
 }
 
-/** Builds the context of one attempt of one job. */
+/**
+ * Builds the context of one attempt of one job. Cheap on purpose (one object per job): the
+ * logger, the signal, the lease reference and the step bookkeeping are made on first use, since
+ * most handlers use none of them.
+ */
 export function createJobContext(params: CreateContextParams): JobContext {
   return new AttemptContext(params);
 }
@@ -96,14 +104,14 @@ class AttemptContext implements JobContext {
   readonly maxAttempts: number;
   readonly queue: string;
   readonly task: string;
-  readonly signal: AbortSignal;
-  readonly idempotencyKey: string;
-  readonly log: Logger;
+  readonly #job: ClaimedJob;
   readonly #transport: Transport;
-  readonly #lease: { id: number; leaseToken: string };
+  readonly #parentLog: Logger;
+  #signal: AbortSignal | (() => AbortSignal);
+  #log: Logger | undefined;
   /** Saved steps, loaded at most once per attempt (lazily: tasks without steps pay nothing). */
   #saved: Promise<Record<string, unknown>> | undefined;
-  readonly #used = new Set<string>();
+  #used: Set<string> | undefined;
   #calls = 0;
 
   constructor(p: CreateContextParams) {
@@ -112,11 +120,29 @@ class AttemptContext implements JobContext {
     this.maxAttempts = p.job.maxAttempts;
     this.queue = p.job.queue;
     this.task = p.job.task;
-    this.signal = p.signal;
-    this.idempotencyKey = jobIdempotencyKey(p.job.id);
-    this.log = childLogger(p.log, { jobId: p.job.id, task: p.job.task, attempt: p.job.attempt });
+    this.#job = p.job;
     this.#transport = p.transport;
-    this.#lease = { id: p.job.id, leaseToken: p.job.leaseToken };
+    this.#parentLog = p.log;
+    this.#signal = p.signal;
+  }
+
+  get signal(): AbortSignal {
+    if (typeof this.#signal === 'function') this.#signal = this.#signal();
+    return this.#signal;
+  }
+
+  get idempotencyKey(): string {
+    return jobIdempotencyKey(this.#job.id);
+  }
+
+  get log(): Logger {
+    this.#log ??= childLogger(this.#parentLog, { jobId: this.#job.id, task: this.#job.task, attempt: this.#job.attempt });
+    return this.#log;
+  }
+
+  /** What every write of this attempt is fenced by. */
+  get #lease(): { id: number; leaseToken: string } {
+    return { id: this.#job.id, leaseToken: this.#job.leaseToken };
   }
 
   async step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
@@ -124,8 +150,9 @@ class AttemptContext implements JobContext {
       throw new TypeError(`step name must be 1–${STEP_NAME_MAX} characters`);
     }
     // A repeated name would silently replay the first result for the second call.
-    if (this.#used.has(name)) throw new TypeError(`step ${JSON.stringify(name)} ran twice in one run; step names must be unique`);
-    this.#used.add(name);
+    const used = (this.#used ??= new Set<string>());
+    if (used.has(name)) throw new TypeError(`step ${JSON.stringify(name)} ran twice in one run; step names must be unique`);
+    used.add(name);
     const saved = await this.#loadSteps();
     if (Object.hasOwn(saved, name)) {
       this.log.debug('step replayed from checkpoint', { step: name });

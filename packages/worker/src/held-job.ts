@@ -39,11 +39,17 @@ const TRANSITIONS: Readonly<Record<HeldState, readonly HeldState[]>> = {
 
 export class HeldJob {
   readonly job: ClaimedJob;
-  /** Aborted (with the reason) on cancel, lease loss and forced shutdown; the handler's `ctx.signal`. */
-  readonly controller = new AbortController();
   /** When the handler started (claim time until then), in epoch ms. */
   startedAt = Date.now();
   #state: HeldState = 'held';
+  /**
+   * Created on the first read of `signal` (a handler that never looks at its signal costs no
+   * AbortController: 3.7 % of the `all` process's CPU in the bench profile when made per job).
+   */
+  #controller: AbortController | undefined;
+  /** Why the job was aborted (cancel, lease loss, forced shutdown); `undefined` while it was not. */
+  #abortReason: unknown;
+  #aborted = false;
   /** Settles when the job's handling ended (outcome delivered, dropped or released). */
   done: Promise<void> = Promise.resolve();
 
@@ -53,6 +59,23 @@ export class HeldJob {
 
   get state(): HeldState {
     return this.#state;
+  }
+
+  /**
+   * The handler's `ctx.signal`: aborted (with the reason) on cancel, lease loss and forced
+   * shutdown. Read after the abort, it is already aborted with that reason.
+   */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Whether the handler's signal is (or, once read, will be) aborted. */
+  get aborted(): boolean {
+    return this.#aborted;
   }
 
   get ref(): LeaseRef {
@@ -73,6 +96,10 @@ export class HeldJob {
   to(to: HeldState, reason?: unknown): void {
     if (!TRANSITIONS[this.#state].includes(to)) throw new Error(`job ${this.job.id}: no transition ${this.#state} → ${to}`);
     this.#state = to;
-    if (reason !== undefined && !this.controller.signal.aborted) this.controller.abort(reason);
+    if (reason !== undefined && !this.#aborted) {
+      this.#aborted = true;
+      this.#abortReason = reason;
+      this.#controller?.abort(reason);
+    }
   }
 }

@@ -41,8 +41,11 @@ export async function runJob(held: HeldJob, deps: RunnerDeps): Promise<Verdict> 
   }
   let result: unknown;
   try {
-    const ctx = createJobContext({ job, transport: deps.transport, signal: held.controller.signal, log: deps.log });
-    result = await task.handler(payload, ctx);
+    // The signal is made on first read (HeldJob.signal): most handlers never look at it.
+    const ctx = createJobContext({ job, transport: deps.transport, signal: () => held.signal, log: deps.log });
+    const returned = task.handler(payload, ctx);
+    // A synchronous handler's value needs no extra promise and microtask turn.
+    result = isThenable(returned) ? await returned : returned;
   } catch (err) {
     if (isDispatchError(err, 'lease_lost')) return { kind: 'lost' };
     // The engine records a failure of a job with cancel requested as `cancelled`.
@@ -53,6 +56,10 @@ export async function runJob(held: HeldJob, deps: RunnerDeps): Promise<Verdict> 
   } catch (err) {
     return { kind: 'fail', error: err, retryable: false };
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** NonRetryableError and `retryable: false` always win; then the task's own rule (default: retry). */

@@ -10,6 +10,10 @@ import { NonRetryableError } from './errors.js';
  * produce the same value on a retry, so retrying cannot help.
  */
 export function toJsonValue(value: unknown, what: string): unknown {
+  // The common results need no round trip: most handlers return nothing, or a primitive.
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null;
   let text: string | undefined;
   try {
     text = JSON.stringify(value);

@@ -7,7 +7,7 @@ import { backoffDelayMs, type BackoffPolicy } from '@pgdispatch/core/backoff';
 import { isDispatchError } from '@pgdispatch/core/errors';
 import { LIMITS } from '@pgdispatch/core/internal-api';
 import type { Logger } from '@pgdispatch/core/log';
-import type { ItemRefusal, Transport } from '@pgdispatch/core/transport';
+import type { ItemRefusal, LeaseOutcome, Transport } from '@pgdispatch/core/transport';
 import type { ClaimedJob } from '@pgdispatch/core/types';
 import type { HeldJob, JobOutcome } from './held-job.js';
 import type { Verdict } from './job-runner.js';
@@ -26,18 +26,11 @@ export class OutcomeDelivery {
 
   /** Reports a complete or fail verdict of a job in state `reporting`. Never throws. */
   report(held: HeldJob, verdict: Extract<Verdict, { kind: 'complete' | 'fail' }>): Promise<JobOutcome> {
-    const { job } = held;
-    if (verdict.kind === 'complete') {
-      return this.#deliver(held, async () => {
-        const out = await this.transport.complete({ ...held.ref, result: verdict.result });
-        if (!out.ok) return this.refused(held, out, 'complete');
-        this.log.debug('job succeeded', { jobId: job.id, task: job.task, attempt: job.attempt });
-        return 'succeeded';
-      });
-    }
+    if (verdict.kind === 'complete') return this.#complete(held, verdict.result);
     const error = toJobError(verdict.error, verdict.retryable);
     return this.#deliver(held, async () => {
-      const out = await this.transport.fail({ ...held.ref, error, retryable: verdict.retryable });
+      const { job } = held;
+      const out = await this.transport.fail({ id: job.id, leaseToken: job.leaseToken, error, retryable: verdict.retryable });
       if (!out.ok) return this.refused(held, out, 'fail');
       const cancelled = out.state === 'cancelled';
       this.log[cancelled ? 'info' : 'warn'](cancelled ? 'job cancelled' : 'job failed', {
@@ -45,6 +38,28 @@ export class OutcomeDelivery {
       });
       return cancelled ? 'cancelled' : 'failed';
     });
+  }
+
+  /**
+   * The common path, made cheap: one call and one await per job; the retry loop (and its
+   * closure) only once the first attempt threw.
+   */
+  async #complete(held: HeldJob, result: unknown): Promise<JobOutcome> {
+    const { job } = held;
+    let out: LeaseOutcome;
+    try {
+      out = await this.transport.complete({ id: job.id, leaseToken: job.leaseToken, result });
+    } catch (err) {
+      const send = async (): Promise<JobOutcome> => this.#completed(held, await this.transport.complete({ id: job.id, leaseToken: job.leaseToken, result }));
+      return this.#deliver(held, send, { err });
+    }
+    return this.#completed(held, out);
+  }
+
+  #completed(held: HeldJob, out: LeaseOutcome): JobOutcome {
+    if (!out.ok) return this.refused(held, out, 'complete');
+    this.log.debug('job succeeded', { jobId: held.job.id, task: held.job.task, attempt: held.job.attempt });
+    return 'succeeded';
   }
 
   /**
@@ -87,22 +102,43 @@ export class OutcomeDelivery {
     return released;
   }
 
-  async #deliver(held: HeldJob, send: () => Promise<JobOutcome>): Promise<JobOutcome> {
-    for (let attempt = 1; ; attempt++) {
+  /**
+   * Sends until answered, retrying while the control plane is unavailable; `first` is the error
+   * of a first attempt the caller already made.
+   */
+  async #deliver(held: HeldJob, send: () => Promise<JobOutcome>, first?: { err: unknown }): Promise<JobOutcome> {
+    let err: unknown;
+    if (first) err = first.err;
+    else {
       try {
         return await send();
-      } catch (err) {
-        if (isDispatchError(err, 'lease_lost')) return this.lost(held, 'report');
-        // A single-job route answers a refused item as an error: the same rules as per item.
-        if (isDispatchError(err) && !err.retryable && err.code !== 'unavailable' && err.code !== 'internal') {
-          return this.refused(held, { id: held.job.id, ok: false, code: err.code as ItemRefusal['code'], message: err.message, details: err.details }, 'report');
-        }
-        if (!(isDispatchError(err) && err.retryable && attempt < REPORT_ATTEMPTS && !this.forced)) {
-          this.log.error('job outcome not delivered; the job will run again once its lease expires', { err, jobId: held.job.id });
-          return 'unreported';
-        }
-        await abortableSleep(backoffDelayMs(attempt, REPORT_BACKOFF));
+      } catch (e) {
+        err = e;
       }
     }
+    for (let attempt = 1; ; attempt++) {
+      const given = this.#afterError(held, err, attempt);
+      if (given !== undefined) return given;
+      await abortableSleep(backoffDelayMs(attempt, REPORT_BACKOFF));
+      try {
+        return await send();
+      } catch (e) {
+        err = e;
+      }
+    }
+  }
+
+  /** What a failed send of attempt `attempt` comes to, or `undefined` to try again. */
+  #afterError(held: HeldJob, err: unknown, attempt: number): JobOutcome | undefined {
+    if (isDispatchError(err, 'lease_lost')) return this.lost(held, 'report');
+    // A single-job route answers a refused item as an error: the same rules as per item.
+    if (isDispatchError(err) && !err.retryable && err.code !== 'unavailable' && err.code !== 'internal') {
+      return this.refused(held, { id: held.job.id, ok: false, code: err.code as ItemRefusal['code'], message: err.message, details: err.details }, 'report');
+    }
+    if (!(isDispatchError(err) && err.retryable && attempt < REPORT_ATTEMPTS && !this.forced)) {
+      this.log.error('job outcome not delivered; the job will run again once its lease expires', { err, jobId: held.job.id });
+      return 'unreported';
+    }
+    return undefined;
   }
 }

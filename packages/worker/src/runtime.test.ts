@@ -220,6 +220,77 @@ describe('worker runtime (unit, fake transport)', () => {
     expect(t.failed.size + t.completed.size).toBe(0);
   });
 
+  // The AbortController behind ctx.signal is made on first read (held-job.ts): a handler that
+  // looks at its signal only after the abort must still find it aborted, with the reason.
+  it('a handler that reads its signal only after the cancel finds it aborted with JobCancelledError', async () => {
+    const t = new FakeTransport();
+    let release!: () => void;
+    const later = new Promise<void>((r) => (release = r));
+    let seen: { aborted: boolean; reason: unknown } | undefined;
+    const late = defineTask({
+      name: 'late',
+      payload: z.unknown(),
+      handler: async (_p, ctx) => {
+        await later; // the cancel arrives before the handler ever touches ctx.signal
+        seen = { aborted: ctx.signal.aborted, reason: ctx.signal.reason };
+        ctx.signal.throwIfAborted();
+      },
+    });
+    const [j] = t.push({ task: 'late' });
+    const rt = start(t, [late], { heartbeatMs: 30 });
+    await waitFor(() => rt.stats().inFlight === 1);
+    t.cancel(j!.id);
+    const beats = t.heartbeats;
+    await waitFor(() => t.heartbeats >= beats + 2); // a heartbeat reply carrying cancelRequested came back
+    release();
+    await waitFor(() => t.failed.size === 1);
+    expect(seen?.aborted).toBe(true);
+    expect((seen?.reason as Error).name).toBe('JobCancelledError');
+    expect(rt.stats().cancelled).toBe(1);
+  });
+
+  it('a handler that reads its signal only after its lease was lost finds it aborted with lease_lost', async () => {
+    const t = new FakeTransport();
+    let release!: () => void;
+    const later = new Promise<void>((r) => (release = r));
+    let reason: unknown;
+    const late = defineTask({
+      name: 'late',
+      payload: z.unknown(),
+      handler: async (_p, ctx) => {
+        await later;
+        reason = ctx.signal.reason;
+        return ctx.signal.aborted ? 'saw the abort' : 'missed the abort';
+      },
+    });
+    const [j] = t.push({ task: 'late' });
+    const rt = start(t, [late], { heartbeatMs: 30 });
+    await waitFor(() => rt.stats().inFlight === 1);
+    t.loseLease(j!.id);
+    const beats = t.heartbeats;
+    await waitFor(() => t.heartbeats >= beats + 1); // a heartbeat went out after the loss…
+    await new Promise((r) => setTimeout(r, 20)); // …and its lease_lost reply came back (the fake answers at once)
+    release();
+    await waitFor(() => rt.stats().leaseLost === 1);
+    expect(reason).toMatchObject({ code: 'lease_lost' });
+    expect(t.completed.size + t.failed.size).toBe(0);
+  });
+
+  it('a handler that never reads its signal still completes, and one reading it early is aborted on shutdown', async () => {
+    const t = new FakeTransport();
+    const plain = defineTask({ name: 'plain', payload: z.unknown(), handler: () => 'ok' });
+    const { task, reason } = waitForAbortTask();
+    const [a] = t.push({ task: 'plain' });
+    const rt = start(t, [plain, task], { shutdownGraceMs: 30 });
+    await waitFor(() => t.completed.size === 1);
+    expect(t.completed.get(a!.id)).toBe('ok');
+    const [b] = t.push({ task: 'wait' });
+    await waitFor(() => rt.stats().inFlight === 1);
+    await rt.stop();
+    expect(reason()).toBeInstanceOf(WorkerShutdownError);
+    expect(t.released).toEqual([b!.id]);
+  });
+
   it('sends one heartbeat call for all held jobs', async () => {
     const t = new FakeTransport();
     const g = gate();

@@ -19,7 +19,7 @@ import { WorkerShutdownError } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
 import { ApiConnectionTracker, type ApiConnection } from './api-connection.js';
 import { HeldJob, type JobOutcome } from './held-job.js';
-import { runJob, type Verdict } from './job-runner.js';
+import { runJob, type RunnerDeps, type Verdict } from './job-runner.js';
 import { OutcomeDelivery } from './outcome-delivery.js';
 import { TaskRegistry, type TaskDefinition } from './task.js';
 import { abortableSleep, withTimeout } from '@pgdispatch/core/timing';
@@ -103,6 +103,7 @@ export class WorkerRuntime {
   readonly #onJobFinished: ((e: JobFinishedEvent) => void) | undefined;
   readonly #delivery: OutcomeDelivery;
   readonly #heartbeat: Heartbeat;
+  readonly #runnerDeps: RunnerDeps;
 
   /** Every job this worker holds a lease on, keyed by lease token (a re-claim is a new entry). */
   readonly #held = new Map<string, HeldJob>();
@@ -134,6 +135,7 @@ export class WorkerRuntime {
     this.#log = opts.log ?? silentLogger;
     this.#onJobFinished = opts.onJobFinished;
     this.#delivery = new OutcomeDelivery(this.#transport, this.#log);
+    this.#runnerDeps = { tasks: this.#tasks, transport: this.#transport, log: this.#log };
     this.#heartbeat = new Heartbeat({ transport: this.#transport, log: this.#log, intervalMs: positiveInt(opts.heartbeatMs ?? 10_000, 'heartbeatMs'), held: () => this.#held.values() });
     if (this.#queues !== '*' && this.#queues.length === 0) throw new TypeError('queues must be "*" or a non-empty list');
     if (this.#tasks.size === 0) throw new TypeError('a worker needs at least one task');
@@ -249,45 +251,54 @@ export class WorkerRuntime {
     held.startedAt = Date.now();
     this.#running++;
     this.#counters.started++;
-    held.done = this.#handle(held)
-      .then((outcome) => {
-        // `released` is counted by #release, which knows whether the control plane accepted it.
-        if (outcome !== 'released') this.#counters[outcome === 'lease_lost' ? 'leaseLost' : outcome]++;
-        this.#onJobFinished?.({ job: held.job, outcome, durationMs: Date.now() - held.startedAt });
-      })
-      .catch((err: unknown) => this.#log.error('job bookkeeping failed', { err, jobId: held.job.id }))
-      .finally(() => this.#forget(held));
+    held.done = this.#handle(held);
   }
 
-  /** Runs the handler (holding a slot), frees the slot, then reports (holding none). Never throws. */
-  async #handle(held: HeldJob): Promise<JobOutcome> {
-    let verdict: Verdict;
+  /**
+   * Runs the handler (holding a slot), frees the slot, reports (holding none), then counts the
+   * outcome and forgets the job. One async function per job, no promise chain: the runtime's own
+   * cost is what a trivial handler's throughput measures. Never rejects.
+   */
+  async #handle(held: HeldJob): Promise<void> {
     try {
-      verdict = await runJob(held, { tasks: this.#tasks, transport: this.#transport, log: this.#log });
+      let verdict: Verdict;
+      try {
+        verdict = await runJob(held, this.#runnerDeps);
+      } finally {
+        this.#running--;
+        this.#pump();
+        this.#wakeLoop();
+      }
+      const settled = this.#settle(held, verdict);
+      const outcome = typeof settled === 'string' ? settled : await settled;
+      held.to('done');
+      // `released` is counted by #release, which knows whether the control plane accepted it.
+      if (outcome !== 'released') this.#counters[outcome === 'lease_lost' ? 'leaseLost' : outcome]++;
+      this.#onJobFinished?.({ job: held.job, outcome, durationMs: Date.now() - held.startedAt });
+    } catch (err) {
+      this.#log.error('job bookkeeping failed', { err, jobId: held.job.id });
     } finally {
-      this.#running--;
-      this.#pump();
-      this.#wakeLoop();
+      this.#forget(held);
     }
-    let outcome: JobOutcome;
-    if (held.state === 'released') outcome = 'released';
-    else if (held.state === 'lost') outcome = this.#delivery.lost(held, 'handler ended');
-    else if (verdict.kind === 'unknown_task') {
+  }
+
+  /** What the verdict comes to, given what happened to the lease meanwhile. */
+  #settle(held: HeldJob, verdict: Verdict): JobOutcome | Promise<JobOutcome> {
+    if (held.state === 'released') return 'released';
+    if (held.state === 'lost') return this.#delivery.lost(held, 'handler ended');
+    if (verdict.kind === 'unknown_task') {
       // The dequeue declared our tasks, so only an api that predates task routing sends this.
       // Another worker (or the next version of this one) may know it: give it back unspent.
       held.to('released');
       this.#log.warn('job of a task this worker does not know; released without spending an attempt', { jobId: held.job.id, task: held.job.task });
-      await this.#release([held.job]);
-      outcome = 'released';
-    } else if (verdict.kind === 'lost') {
-      held.to('lost'); // the handler saw lease_lost itself (a step, a child enqueue) before any heartbeat did
-      outcome = this.#delivery.lost(held, 'handler');
-    } else {
-      held.to('reporting');
-      outcome = await this.#delivery.report(held, verdict);
+      return this.#release([held.job]).then(() => 'released' as const);
     }
-    held.to('done');
-    return outcome;
+    if (verdict.kind === 'lost') {
+      held.to('lost'); // the handler saw lease_lost itself (a step, a child enqueue) before any heartbeat did
+      return this.#delivery.lost(held, 'handler');
+    }
+    held.to('reporting');
+    return this.#delivery.report(held, verdict);
   }
 
   #forget(held: HeldJob): void {
