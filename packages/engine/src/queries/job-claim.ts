@@ -52,7 +52,7 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   const claimed: ClaimedJob[] = [];
   for (const q of special) {
     if (q.paused || (q.limit === null && q.rate === null) || remaining === 0) continue;
-    const rows = await claimLimited(exec, q.name, tasks, remaining, params.leaseMs, q.rate !== null, params.onRateLimited);
+    const rows = await claimLimited(exec, q.name, tasks, remaining, params.leaseMs, { rated: q.rate !== null, counted: q.limit !== null }, params.onRateLimited);
     claimed.push(...rows);
     remaining -= rows.length;
   }
@@ -193,23 +193,29 @@ function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | n
  * commits asynchronously (CLAIM_ASYNC_COMMIT in its claim statement): a database crash can forget
  * the tokens spent in its last few milliseconds.
  */
-function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number, rated: boolean, onRateLimited?: ClaimParams['onRateLimited']): Promise<ClaimedJob[]> {
+function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: number, leaseMs: number, policy: { rated: boolean; counted: boolean }, onRateLimited?: ClaimParams['onRateLimited']): Promise<ClaimedJob[]> {
   return inTx(exec, async (tx) => {
-    const [q] = rated
-      ? await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null; intervalMs: number | null }[]>`
+    // The running count is sent right behind the lock statement (pipelined, one round trip for
+    // both): the server runs it only once the lock statement has finished, i.e. with the lock held,
+    // so its fresh READ COMMITTED snapshot still sees every claim the previous holder committed.
+    const countRunning = () => pg(tx<{ n: number }[]>`
+        select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
+    const lock = policy.rated
+      ? pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null; intervalMs: number | null }[]>`
           update queues set
             rate_tokens = case when rate_limit is null then null else least(rate_limit::float8, coalesce(rate_tokens, rate_limit::float8)
               + greatest(0, extract(epoch from clock_timestamp() - coalesce(rate_updated_at, clock_timestamp())) * 1000) * rate_limit / rate_interval_ms) end,
             rate_updated_at = clock_timestamp()
            where name = ${queue}
           returning concurrency_limit as limit, paused, rate_limit as rate, rate_tokens as tokens, rate_interval_ms as "intervalMs"`)
-      : await pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null; intervalMs: number | null }[]>`
+      : pg(tx<{ limit: number | null; paused: boolean; rate: number | null; tokens: number | null; intervalMs: number | null }[]>`
           select concurrency_limit as limit, paused, null::int as rate, null::float8 as tokens, null::int as "intervalMs" from queues where name = ${queue} for update`);
+    const [[q], counted] = await Promise.all([lock, policy.counted ? countRunning() : Promise.resolve(undefined)]);
     if (!q || q.paused || (q.limit === null && q.rate === null)) return [];
     let room = limit;
     if (q.limit !== null) {
-      const [running] = await pg(tx<{ n: number }[]>`
-        select count(*)::int as n from jobs where queue = ${queue} and state = 'running'`);
+      // The limit was set between the policy read and the lock: count now, with the lock held.
+      const [running] = counted ?? (await countRunning());
       room = Math.min(room, q.limit - (running?.n ?? 0));
     }
     const budget = q.rate === null ? room : Math.floor((q.tokens ?? 0) + 1e-9);
