@@ -13,6 +13,11 @@ export class Batcher<In, Out> {
     private readonly opts: { maxBatch?: number; maxInFlight?: number } = {},
   ) {}
 
+  /** Items pushed and not yet handed to a flush (waiting for the next turn or a free slot). */
+  get waiting(): number {
+    return this.pending.length;
+  }
+
   push(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });

@@ -5,7 +5,7 @@ import { unstorableJson, unstorableText } from '@pgdispatch/core/storable';
 import type { Job } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
-import { pg } from '../pg-errors.js';
+import { pg, toDispatchError } from '../pg-errors.js';
 import { JOB_COLUMNS } from './rows.js';
 import { JOBS_CHANNEL } from '../notify.js';
 
@@ -43,54 +43,52 @@ export interface EnqueueResult {
 }
 
 const L = ENQUEUE_LIMITS;
+const DEFAULT_MAX_PAYLOAD_BYTES = 262_144;
 
 /**
- * Validates each item against the bounds the API schemas use too (core/enqueue-limits.ts): this
- * is the check for callers that come straight to the engine. Every problem names its index so a
- * batch error says which item is bad.
+ * Validates one item against the bounds the API schemas use too (core/enqueue-limits.ts): this
+ * is the check for callers that come straight to the engine. `index` names the item in a batch's
+ * messages (`(item 3)`) and details; returns the serialized payload.
  */
-function validate(items: EnqueueItem[], maxPayloadBytes: number): string[] {
-  const payloads: string[] = [];
-  items.forEach((it, i) => {
-    const at = items.length > 1 ? ` (item ${i})` : '';
-    if (!isValidQueueName(it.queue)) assertQueueName(it.queue);
-    if (typeof it.task !== 'string' || it.task.length === 0 || it.task.length > L.taskMax) throw invalidRequest(`task must be 1–${L.taskMax} characters${at}`);
-    if (it.priority !== undefined && (!Number.isInteger(it.priority) || it.priority < L.priorityMin || it.priority > L.priorityMax)) {
-      throw invalidRequest(`priority must be an integer in ${L.priorityMin}..${L.priorityMax}${at}`);
-    }
-    if (it.delayMs !== undefined && (!Number.isFinite(it.delayMs) || it.delayMs < 0)) throw invalidRequest(`delayMs must be a non-negative number${at}`);
-    if (it.runAt !== undefined && Number.isNaN(it.runAt.getTime())) throw invalidRequest(`runAt is not a valid time${at}`);
-    if (it.maxAttempts !== undefined && (!Number.isInteger(it.maxAttempts) || it.maxAttempts < 1 || it.maxAttempts > L.maxAttemptsMax)) {
-      throw invalidRequest(`maxAttempts must be an integer in 1..${L.maxAttemptsMax}${at}`);
-    }
-    if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > L.idempotencyKeyMax)) {
-      throw invalidRequest(`idempotencyKey must be 1–${L.idempotencyKeyMax} characters${at}`);
-    }
-    if (it.uniqueKey !== undefined && (typeof it.uniqueKey !== 'string' || it.uniqueKey.length === 0 || it.uniqueKey.length > 255)) {
-      throw invalidRequest(`uniqueKey must be 1–255 characters${at}`);
-    }
-    if (it.uniqueKey !== undefined && it.idempotencyKey !== undefined) throw invalidRequest(`give idempotencyKey or uniqueKey, not both${at}`);
-    // NUL in text is refused by PostgreSQL (22021) and would fail the whole statement.
-    const badText = unstorableText(it.task, 'task') ?? (it.idempotencyKey === undefined ? null : unstorableText(it.idempotencyKey, 'idempotencyKey'))
-      ?? (it.uniqueKey === undefined ? null : unstorableText(it.uniqueKey, 'uniqueKey'));
-    if (badText) throw invalidRequest(`${badText.field} ${badText.problem}${at}`, { ...badText, ...(items.length > 1 && { item: i }) });
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(it.payload ?? {});
-    } catch (err) {
-      // BigInt and circular structures throw TypeError: the caller's input, not our fault.
-      throw new DispatchError('invalid_request', `payload must be JSON-serialisable${at}`, { cause: err });
-    }
-    if (json === undefined) throw invalidRequest(`payload must be JSON${at}`);
-    const bytes = Buffer.byteLength(json);
-    if (bytes > maxPayloadBytes) {
-      throw new DispatchError('payload_too_large', `payload is ${bytes} bytes, the limit is ${maxPayloadBytes}${at}`, { details: { bytes, limit: maxPayloadBytes } });
-    }
-    const badJson = unstorableJson(json, 'payload');
-    if (badJson) throw invalidRequest(`${badJson.field} ${badJson.problem}${at}`, { ...badJson, ...(items.length > 1 && { item: i }) });
-    payloads.push(json);
-  });
-  return payloads;
+function validateItem(it: EnqueueItem, index: number | undefined, maxPayloadBytes: number): string {
+  const at = index === undefined ? '' : ` (item ${index})`;
+  const item = index === undefined ? {} : { item: index };
+  if (!isValidQueueName(it.queue)) assertQueueName(it.queue);
+  if (typeof it.task !== 'string' || it.task.length === 0 || it.task.length > L.taskMax) throw invalidRequest(`task must be 1–${L.taskMax} characters${at}`);
+  if (it.priority !== undefined && (!Number.isInteger(it.priority) || it.priority < L.priorityMin || it.priority > L.priorityMax)) {
+    throw invalidRequest(`priority must be an integer in ${L.priorityMin}..${L.priorityMax}${at}`);
+  }
+  if (it.delayMs !== undefined && (!Number.isFinite(it.delayMs) || it.delayMs < 0)) throw invalidRequest(`delayMs must be a non-negative number${at}`);
+  if (it.runAt !== undefined && Number.isNaN(it.runAt.getTime())) throw invalidRequest(`runAt is not a valid time${at}`);
+  if (it.maxAttempts !== undefined && (!Number.isInteger(it.maxAttempts) || it.maxAttempts < 1 || it.maxAttempts > L.maxAttemptsMax)) {
+    throw invalidRequest(`maxAttempts must be an integer in 1..${L.maxAttemptsMax}${at}`);
+  }
+  if (it.idempotencyKey !== undefined && (it.idempotencyKey.length === 0 || it.idempotencyKey.length > L.idempotencyKeyMax)) {
+    throw invalidRequest(`idempotencyKey must be 1–${L.idempotencyKeyMax} characters${at}`);
+  }
+  if (it.uniqueKey !== undefined && (typeof it.uniqueKey !== 'string' || it.uniqueKey.length === 0 || it.uniqueKey.length > 255)) {
+    throw invalidRequest(`uniqueKey must be 1–255 characters${at}`);
+  }
+  if (it.uniqueKey !== undefined && it.idempotencyKey !== undefined) throw invalidRequest(`give idempotencyKey or uniqueKey, not both${at}`);
+  // NUL in text is refused by PostgreSQL (22021) and would fail the whole statement.
+  const badText = unstorableText(it.task, 'task') ?? (it.idempotencyKey === undefined ? null : unstorableText(it.idempotencyKey, 'idempotencyKey'))
+    ?? (it.uniqueKey === undefined ? null : unstorableText(it.uniqueKey, 'uniqueKey'));
+  if (badText) throw invalidRequest(`${badText.field} ${badText.problem}${at}`, { ...badText, ...item });
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(it.payload ?? {});
+  } catch (err) {
+    // BigInt and circular structures throw TypeError: the caller's input, not our fault.
+    throw new DispatchError('invalid_request', `payload must be JSON-serialisable${at}`, { cause: err });
+  }
+  if (json === undefined) throw invalidRequest(`payload must be JSON${at}`);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxPayloadBytes) {
+    throw new DispatchError('payload_too_large', `payload is ${bytes} bytes, the limit is ${maxPayloadBytes}${at}`, { details: { bytes, limit: maxPayloadBytes } });
+  }
+  const badJson = unstorableJson(json, 'payload');
+  if (badJson) throw invalidRequest(`${badJson.field} ${badJson.problem}${at}`, { ...badJson, ...item });
+  return json;
 }
 
 /**
@@ -105,7 +103,13 @@ export async function jobEnqueueMany(exec: Exec, params: { items: EnqueueItem[] 
   const { items } = params;
   if (items.length === 0) return [];
   if (items.length > 10_000) throw invalidRequest('a batch holds at most 10000 jobs');
-  const payloads = validate(items, params.maxPayloadBytes ?? 262_144);
+  const max = params.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const payloads = items.map((it, i) => validateItem(it, items.length > 1 ? i : undefined, max));
+  return insertValidated(exec, items, payloads);
+}
+
+/** The one statement (plus the key lookup) for items validateItem accepted; `payloads` are theirs. */
+async function insertValidated(exec: Exec, items: EnqueueItem[], payloads: string[]): Promise<EnqueueResult[]> {
   const cols = {
     queue: items.map((i) => i.queue),
     task: items.map((i) => i.task),
@@ -196,4 +200,57 @@ export async function jobEnqueue(exec: Exec, params: EnqueueItem & EnqueueOption
   const { maxPayloadBytes, ...item } = params;
   const [res] = await jobEnqueueMany(exec, { items: [item], ...(maxPayloadBytes === undefined ? {} : { maxPayloadBytes }) });
   return res as EnqueueResult;
+}
+
+/** One item's outcome in jobEnqueueEach: its result, or the error that item alone caused. */
+export type EnqueueSettled = { ok: true; value: EnqueueResult } | { ok: false; error: DispatchError };
+
+/**
+ * Enqueues independent items — concurrent single enqueues grouped into one statement and one
+ * commit — answering each for itself, exactly as if each had been enqueued alone:
+ *
+ * - an item that fails validation gets its own error (messages without an `(item n)`), and the
+ *   others go through;
+ * - keys resolve as in jobEnqueueMany: two items with one key, the first creates and the second
+ *   gets that job (`created: false`), as two sequential enqueues would;
+ * - if the grouped statement fails for any reason but an unavailable database (a value PostgreSQL
+ *   refuses that validation let through, a key whose job finished meanwhile), every item is
+ *   retried alone, so the failure stays with the item that caused it. An unavailable database
+ *   fails every item: each alone would have failed the same way.
+ */
+export async function jobEnqueueEach(exec: Exec, params: { items: EnqueueItem[] } & EnqueueOptions): Promise<EnqueueSettled[]> {
+  const { items } = params;
+  const max = params.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  const out: EnqueueSettled[] = new Array(items.length);
+  const valid: number[] = [];
+  const payloads: string[] = [];
+  items.forEach((it, i) => {
+    try {
+      payloads.push(validateItem(it, undefined, max));
+      valid.push(i);
+    } catch (err) {
+      out[i] = { ok: false, error: toDispatchError(err) };
+    }
+  });
+  if (valid.length === 0) return out;
+  try {
+    const results = await insertValidated(exec, valid.map((i) => items[i] as EnqueueItem), payloads);
+    results.forEach((value, k) => (out[valid[k] as number] = { ok: true, value }));
+  } catch (err) {
+    const error = toDispatchError(err);
+    if (valid.length === 1 || error.code === 'unavailable') {
+      for (const i of valid) out[i] = { ok: false, error };
+      return out;
+    }
+    // In input order, one at a time: a repeated key then resolves as it would sequentially.
+    for (const [k, i] of valid.entries()) {
+      try {
+        const [value] = await insertValidated(exec, [items[i] as EnqueueItem], [payloads[k] as string]);
+        out[i] = { ok: true, value: value as EnqueueResult };
+      } catch (e) {
+        out[i] = { ok: false, error: toDispatchError(e) };
+      }
+    }
+  }
+  return out;
 }
