@@ -1,24 +1,54 @@
+import { Batcher } from '@pgdispatch/core/batcher';
 import type { ChildJob, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec, Sql } from '@pgdispatch/engine/db';
 import { DispatchError } from '@pgdispatch/core/errors';
 import { unstorableText } from '@pgdispatch/core/storable';
 import type { QueueScope } from '@pgdispatch/engine/queries/fenced';
 import { jobAssertLease } from '@pgdispatch/engine/queries/job-admin';
-import { jobEnqueue, jobEnqueueMany, type EnqueueItem, type EnqueueResult } from '@pgdispatch/engine/queries/job-enqueue';
+import { jobEnqueue, jobEnqueueEach, jobEnqueueMany, type EnqueueItem, type EnqueueResult, type EnqueueSettled } from '@pgdispatch/engine/queries/job-enqueue';
 import type { Metrics } from './metrics.js';
 
 /**
  * The enqueue path of the api tier: public enqueues (one or a batch, one statement) and the child
  * jobs a running job enqueues through the Transport. Values are validated once, by the engine
- * (`jobEnqueueMany`); every created job counts in `pgdispatch_jobs_enqueued_total`.
+ * (`jobEnqueueMany`, `jobEnqueueEach`); every created job counts in `pgdispatch_jobs_enqueued_total`.
+ *
+ * Single enqueues are group-committed: those that arrive in the same I/O turn (or while
+ * `maxInFlight` groups are being written) share one INSERT and one commit (`jobEnqueueEach`, which
+ * answers each item for itself). No timer: a lone request goes out on the next turn of the event
+ * loop, so grouping costs it nothing; under concurrency the WAL flush, round trip and statement
+ * are shared.
  *
  * `onRunnable` is told, right after the enqueue committed, the queues that got a job runnable now
  * (serve.ts wires it to this process's dispatcher: in role all, and on the api that received the
  * enqueue, the claim starts without waiting for the NOTIFY round trip the statement also sends).
  */
 export class Enqueuer {
-  constructor(private readonly opts: { sql: Sql; metrics: Metrics; maxPayloadBytes: number; onRunnable?: (queues: string[]) => void }) {}
+  readonly #singles: Batcher<EnqueueItem, EnqueueSettled>;
 
+  constructor(private readonly opts: { sql: Sql; metrics: Metrics; maxPayloadBytes: number; onRunnable?: (queues: string[]) => void; maxInFlight?: number }) {
+    this.#singles = new Batcher(async (items) => {
+      const out = await jobEnqueueEach(opts.sql, { items, maxPayloadBytes: opts.maxPayloadBytes });
+      const written = out.flatMap((s) => (s.ok ? [s.value] : []));
+      for (const r of written) this.#count(r);
+      this.#wake(written); // once per group
+      return out;
+    }, { maxBatch: 1000, maxInFlight: opts.maxInFlight ?? 4 });
+  }
+
+  /** Single enqueues waiting to join the next group. */
+  get waiting(): number {
+    return this.#singles.waiting;
+  }
+
+  /** One job, grouped with the single enqueues waiting alongside it; its own error if it fails. */
+  async enqueueOne(item: EnqueueItem): Promise<EnqueueResult> {
+    const r = await this.#singles.push(item);
+    if (!r.ok) throw r.error;
+    return r.value;
+  }
+
+  /** A batch: all or nothing (one bad item rejects the request), one statement. */
   async enqueue(items: EnqueueItem[]): Promise<EnqueueResult[]> {
     const results = await jobEnqueueMany(this.opts.sql, { items, maxPayloadBytes: this.opts.maxPayloadBytes });
     for (const r of results) this.#count(r);

@@ -32,8 +32,8 @@ export function publicJobRoutes(deps: { sql: Sql; enqueuer: Enqueuer; streams: S
   app.post('/queues/:queue/jobs', requireScope('enqueue'), async (c) => {
     const queue = parseQueueName(c.req.param('queue'));
     const body = await parseJson(c, enqueueBody);
-    const [res] = await deps.enqueuer.enqueue([toItem(queue, body)]);
-    return c.json({ job: res!.job, created: res!.created }, res!.created ? 201 : 200);
+    const res = await deps.enqueuer.enqueueOne(toItem(queue, body));
+    return c.json({ job: res.job, created: res.created }, res.created ? 201 : 200);
   });
 
   app.post('/queues/:queue/jobs/batch', requireScope('enqueue'), async (c) => {
