@@ -5,7 +5,7 @@ import { DispatchError } from '@pgdispatch/core/errors';
 import { unstorableText } from '@pgdispatch/core/storable';
 import type { QueueScope } from '@pgdispatch/engine/queries/fenced';
 import { jobAssertLease } from '@pgdispatch/engine/queries/job-admin';
-import { jobEnqueue, jobEnqueueEach, jobEnqueueMany, type EnqueueItem, type EnqueueResult, type EnqueueSettled } from '@pgdispatch/engine/queries/job-enqueue';
+import { jobEnqueue, jobEnqueueEach, jobEnqueueMany, jobEnqueueManyIds, type EnqueueItem, type EnqueueResult, type EnqueueSettled } from '@pgdispatch/engine/queries/job-enqueue';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -83,6 +83,15 @@ export class Enqueuer {
     const queues = new Set<string>();
     for (const r of results) if (r.created && r.job.runAt.getTime() <= r.job.createdAt.getTime()) queues.add(r.job.queue);
     if (queues.size > 0) this.opts.onRunnable([...queues]);
+  }
+
+  /** A batch answered with ids only (the same rules as `enqueue`, narrower rows back). */
+  async enqueueIds(items: EnqueueItem[]): Promise<{ id: number; created: boolean }[]> {
+    const results = await jobEnqueueManyIds(this.opts.sql, { items, maxPayloadBytes: this.opts.maxPayloadBytes });
+    results.forEach((r, i) => {
+      if (r.created) this.opts.metrics.enqueued.inc({ queue: (items[i] as EnqueueItem).queue });
+    });
+    return results;
   }
 
   #count(r: EnqueueResult): void {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { listSchedulesQuery, scheduleCreateBody, schedulePatchBody } from './schedule-schemas.js';
-import { bulkBody, enqueueBatchBody, enqueueBody, listJobsQuery, queuePolicyBody, redriveBody, throughputQuery } from './schemas.js';
+import { bulkBody, enqueueBatchBody, enqueueBatchQuery, enqueueBody, listJobsQuery, queuePolicyBody, redriveBody, throughputQuery } from './schemas.js';
 
 const json = (schema: z.ZodType) => ({ content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } } });
 /** Query parameters of a zod object schema (refinements aside), each with its own JSON schema. */
@@ -27,7 +27,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
     security: [{ apiKey: [] }],
     paths: {
       '/v1/queues/{queue}/jobs': { post: { summary: 'Enqueue a job (201 created, 200 existing by idempotencyKey)', parameters: [queue], requestBody: json(enqueueBody), responses: { 201: { description: 'created' }, 200: { description: 'existing' }, ...errors } } },
-      '/v1/queues/{queue}/jobs/batch': { post: { summary: 'Enqueue up to 1000 jobs in one statement', parameters: [queue], requestBody: json(enqueueBatchBody), responses: { 201: { description: 'created' }, ...errors } } },
+      '/v1/queues/{queue}/jobs/batch': { post: { summary: 'Enqueue up to 1000 jobs in one statement; ?return=ids answers { results: [{ id, created }] }', parameters: [queue, ...query(enqueueBatchQuery)], requestBody: json(enqueueBatchBody), responses: { 201: { description: '{ results: [{ job, created }] } (or [{ id, created }] with return=ids)' }, 200: { description: 'every item matched an existing job' }, ...errors } } },
       '/v1/jobs': { get: { summary: 'List jobs, newest first', parameters: query(listJobsQuery), responses: { 200: { description: '{ jobs, nextCursor }' }, ...errors } } },
       '/v1/jobs/{id}': { get: { summary: 'Get a job', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },
       '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (waiting → cancelled; running → cancel requested)', parameters: [jobId], responses: { 200: { description: '{ job }' }, ...errors } } },

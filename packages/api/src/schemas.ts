@@ -25,6 +25,10 @@ export const enqueueBatchBody = z.strictObject({
   jobs: z.array(enqueueBody).min(1).max(1000).describe('At most 1000 jobs; one INSERT'),
 });
 
+export const enqueueBatchQuery = z.object({
+  return: z.enum(['jobs', 'ids']).optional().describe('ids: answer each item with { id, created } instead of { job, created } (default jobs)'),
+});
+
 export const listJobsQuery = z.strictObject({
   queue: queueNameSchema.optional(),
   state: z.enum(JOB_STATES).optional(),

@@ -1,6 +1,7 @@
-// Group commit of single enqueues over real HTTP: the real hono app on an ephemeral port, a real
-// database. Concurrent POST /v1/queues/:queue/jobs that wait together share one INSERT and one
-// commit (proven by the rows' xmin), and each request is still answered for itself.
+// The enqueue routes over real HTTP: the real hono app on an ephemeral port, a real database.
+// Group commit: concurrent POST /v1/queues/:queue/jobs that wait together share one INSERT and
+// one commit (proven by the rows' xmin), and each request is still answered for itself. Batches:
+// `?return=ids` answers the same ids and `created` flags as the full form.
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '@pgdispatch/api/app';
@@ -46,8 +47,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function enqueue(queue: string, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}/v1/queues/${queue}/jobs`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function enqueue(queue: string, body: unknown, path = ''): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}/v1/queues/${queue}/jobs${path}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };
 }
 
@@ -142,5 +143,38 @@ describe('group commit of single enqueues', () => {
     const b = await enqueue('gc-lone', { task: 'ok', payload: { n: 2 } });
     expect([a.status, b.status]).toEqual([201, 201]);
     expect((await xminOf([a.body.job.id, b.body.job.id])).size).toBe(2);
+  });
+});
+
+describe('POST /v1/queues/:queue/jobs/batch?return=ids', () => {
+  it('answers { id, created } per item, in order, exactly as the full form would', async () => {
+    const jobs = [{ task: 'a', idempotencyKey: 'k1' }, { task: 'b' }, { task: 'c', idempotencyKey: 'k1' }, { task: 'd', uniqueKey: 'u1' }];
+    const full = await enqueue('ids', { jobs }, '/batch');
+    expect(full.status).toBe(201);
+    expect(full.body.results[0].job).toMatchObject({ queue: 'ids', task: 'a', state: 'queued' });
+    const again = await enqueue('ids', { jobs }, '/batch?return=ids');
+    expect(again.status).toBe(201); // 'b' is new again (no key)
+    expect(again.body.results).toEqual([
+      { id: full.body.results[0].job.id, created: false },
+      { id: expect.any(Number), created: true },
+      { id: full.body.results[0].job.id, created: false },
+      { id: full.body.results[3].job.id, created: false },
+    ]);
+    expect(again.body.results[1].id).not.toBe(full.body.results[1].job.id);
+    const keyedOnly = await enqueue('ids', { jobs: [jobs[0], jobs[3]] }, '/batch?return=ids');
+    expect(keyedOnly).toEqual({ status: 200, body: { results: [{ id: full.body.results[0].job.id, created: false }, { id: full.body.results[3].job.id, created: false }] } });
+    const [row] = await db.sql<{ task: string; payload: unknown }[]>`select task, payload from jobs where id = ${again.body.results[1].id}`;
+    expect(row).toEqual({ task: 'b', payload: {} });
+  });
+
+  it('keeps the batch rules (one bad item rejects all) and refuses an unknown return value', async () => {
+    const before = (await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where queue = 'ids-bad'`)[0]!.n;
+    const bad = await enqueue('ids-bad', { jobs: [{ task: 'ok' }, { task: 'ok', payload: { s: 'nul\u0000' } }] }, '/batch?return=ids');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('item 1');
+    const shape = await enqueue('ids-bad', { jobs: [{ task: 'ok' }] }, '/batch?return=rows');
+    expect(shape.status).toBe(400);
+    expect(shape.body.error.code).toBe('invalid_request');
+    expect((await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where queue = 'ids-bad'`)[0]!.n).toBe(before);
   });
 });

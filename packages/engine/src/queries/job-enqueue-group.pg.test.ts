@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../testing/database.js';
 import { claimOne } from '../testing/factories.js';
 import { jobComplete } from './job-complete.js';
-import { jobEnqueue, jobEnqueueEach, type EnqueueSettled } from './job-enqueue.js';
+import { jobEnqueue, jobEnqueueEach, jobEnqueueMany, jobEnqueueManyIds, type EnqueueSettled } from './job-enqueue.js';
 
 // jobEnqueueEach is the group commit of concurrent single enqueues: one statement for the group,
-// every item answered as if it had been enqueued alone.
+// every item answered as if it had been enqueued alone. jobEnqueueManyIds is jobEnqueueMany with
+// narrow rows back.
 const db = useTestDatabase();
 
 const xmins = async (ids: number[]) => (await db.sql<{ x: string }[]>`select xmin::text as x from jobs where id = any(${ids}::bigint[])`).map((r) => r.x);
@@ -81,5 +82,32 @@ describe('jobEnqueueEach', () => {
     expect(res.map((r) => r.created)).toEqual([true, false]);
     expect(res[0]!.job.id).not.toBe(first.job.id);
     expect(res[1]!.job.id).toBe(res[0]!.job.id);
+  });
+});
+
+describe('jobEnqueueManyIds', () => {
+  it('writes the same jobs and answers the same ids and created flags as jobEnqueueMany', async () => {
+    const items = [
+      { queue: 'ids', task: 't', idempotencyKey: 'k', payload: { a: 1 } },
+      { queue: 'ids', task: 't', payload: { b: 2 }, priority: 3, maxAttempts: 2 },
+      { queue: 'ids', task: 't', idempotencyKey: 'k' },
+      { queue: 'ids', task: 't', uniqueKey: 'u' },
+    ];
+    const first = await jobEnqueueManyIds(db.sql, { items });
+    expect(first.map((r) => r.created)).toEqual([true, true, false, true]);
+    expect(first[2]!.id).toBe(first[0]!.id);
+    const rows = await db.sql<{ id: number; payload: unknown; priority: number; max_attempts: number }[]>`
+      select id, payload, priority, max_attempts from jobs where queue = 'ids' order by id`;
+    expect(rows).toEqual([
+      { id: first[0]!.id, payload: { a: 1 }, priority: 0, max_attempts: 5 },
+      { id: first[1]!.id, payload: { b: 2 }, priority: 3, max_attempts: 2 },
+      { id: first[3]!.id, payload: {}, priority: 0, max_attempts: 5 },
+    ]);
+    const full = await jobEnqueueMany(db.sql, { items });
+    const ids = await jobEnqueueManyIds(db.sql, { items });
+    expect(full.map((r) => r.created)).toEqual([false, true, false, false]);
+    expect(ids.map((r) => r.created)).toEqual([false, true, false, false]);
+    expect([ids[0]!.id, ids[2]!.id, ids[3]!.id]).toEqual([full[0]!.job.id, full[2]!.job.id, full[3]!.job.id]);
+    await expect(jobEnqueueManyIds(db.sql, { items: [{ queue: 'ids', task: 't', delayMs: -1 }, { queue: 'ids', task: 't' }] })).rejects.toMatchObject({ code: 'invalid_request' });
   });
 });
