@@ -11,6 +11,7 @@ import { Enqueuer } from '@pgdispatch/api/enqueue';
 import { JobEvents } from '@pgdispatch/api/job-events';
 import { Metrics } from '@pgdispatch/api/metrics';
 import { WorkerPresence } from '@pgdispatch/api/worker-presence';
+import { PgDispatchClient } from '@pgdispatch/client';
 import { silentLogger } from '@pgdispatch/core/log';
 import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
 
@@ -165,6 +166,15 @@ describe('POST /v1/queues/:queue/jobs/batch?return=ids', () => {
     expect(keyedOnly).toEqual({ status: 200, body: { results: [{ id: full.body.results[0].job.id, created: false }, { id: full.body.results[3].job.id, created: false }] } });
     const [row] = await db.sql<{ task: string; payload: unknown }[]>`select task, payload from jobs where id = ${again.body.results[1].id}`;
     expect(row).toEqual({ task: 'b', payload: {} });
+  });
+
+  it("the client's enqueueBatchIds asks for this form", async () => {
+    const client = new PgDispatchClient({ baseUrl: url, apiKey: KEY });
+    const res = await client.enqueueBatchIds('ids-client', [{ task: 'a', idempotencyKey: 'c1' }, { task: 'b' }, { task: 'a', idempotencyKey: 'c1' }]);
+    expect(res.map((r) => r.created)).toEqual([true, true, false]);
+    expect(res[2]!.id).toBe(res[0]!.id);
+    const rows = await db.sql<{ id: number; task: string }[]>`select id, task from jobs where queue = 'ids-client' order by id`;
+    expect(rows).toEqual([{ id: res[0]!.id, task: 'a' }, { id: res[1]!.id, task: 'b' }]);
   });
 
   it('keeps the batch rules (one bad item rejects all) and refuses an unknown return value', async () => {
