@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { closeDb, createDb, type Sql } from '@pgdispatch/engine/db';
 import { migrate } from '@pgdispatch/engine/migrator';
-import { jobEnqueue, jobEnqueueMany } from '@pgdispatch/engine/queries/job-enqueue';
+import { jobEnqueue, jobEnqueueManyIds } from '@pgdispatch/engine/queries/job-enqueue';
 import { queueDepths, queueStats, queueUpsert } from '@pgdispatch/engine/queries/queue-admin';
 import type { BenchDb } from '../lib/pg-target.js';
 import { startChildWorker } from './child-worker.js';
@@ -28,7 +28,8 @@ export async function openEngineEnqueuer(_ctx: BenchContext, db: BenchDb): Promi
       await jobEnqueue(sql, { queue: QUEUE, task: TASK, payload });
     },
     bulk: async (payloads) => {
-      await jobEnqueueMany(sql, { items: payloads.map((payload) => ({ queue: QUEUE, task: TASK, payload })) });
+      // Ids only, as a bulk loader wants them (and as the HTTP bulk enqueue asks with ?return=ids).
+      await jobEnqueueManyIds(sql, { items: payloads.map((payload) => ({ queue: QUEUE, task: TASK, payload })) });
     },
     close: () => closeDb(sql),
   };

@@ -15,9 +15,12 @@ import type { Metrics } from './metrics.js';
  *
  * Single enqueues are group-committed: those that arrive in the same I/O turn (or while
  * `maxInFlight` groups are being written) share one INSERT and one commit (`jobEnqueueEach`, which
- * answers each item for itself). No timer: a lone request goes out on the next turn of the event
- * loop, so grouping costs it nothing; under concurrency the WAL flush, round trip and statement
- * are shared.
+ * answers each item for itself). No timer: a request that finds nothing in flight goes out at
+ * once (Batcher `eager`), so grouping costs a lone request nothing; under concurrency the
+ * statement, round trip and commit are shared. That matters more than usual here: every enqueue
+ * NOTIFYs, and PostgreSQL serialises the commits of notifying transactions on one lock, so
+ * concurrent single enqueues could not even share a WAL flush (16 concurrent engine enqueues ran
+ * no faster than one at a time; grouped over HTTP they ran ~5× faster, docs/benchmarks.md).
  *
  * `onRunnable` is told, right after the enqueue committed, the queues that got a job runnable now
  * (serve.ts wires it to this process's dispatcher: in role all, and on the api that received the
@@ -33,7 +36,7 @@ export class Enqueuer {
       for (const r of written) this.#count(r);
       this.#wake(written); // once per group
       return out;
-    }, { maxBatch: 1000, maxInFlight: opts.maxInFlight ?? 4 });
+    }, { maxBatch: 1000, maxInFlight: opts.maxInFlight ?? 4, eager: true });
   }
 
   /** Single enqueues waiting to join the next group. */

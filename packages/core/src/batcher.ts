@@ -10,7 +10,16 @@ export class Batcher<In, Out> {
 
   constructor(
     private readonly flushFn: (items: In[]) => Promise<Out[]>,
-    private readonly opts: { maxBatch?: number; maxInFlight?: number } = {},
+    private readonly opts: {
+      maxBatch?: number;
+      maxInFlight?: number;
+      /**
+       * An item pushed while nothing is in flight or waiting goes out at once instead of on the
+       * next turn of the event loop (one `epoll_wait` less for a lone request, seen with strace).
+       * Items that arrive while it is in flight still gather into the next flush.
+       */
+      eager?: boolean;
+    } = {},
   ) {}
 
   /** Items pushed and not yet handed to a flush (waiting for the next turn or a free slot). */
@@ -21,7 +30,8 @@ export class Batcher<In, Out> {
   push(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
-      this.schedule();
+      if (this.opts.eager && this.inFlight === 0 && !this.scheduled && this.pending.length === 1) void this.flush();
+      else this.schedule();
     });
   }
 
