@@ -91,10 +91,14 @@ export class Enqueuer {
   /** A batch answered with ids only (the same rules as `enqueue`, narrower rows back). */
   async enqueueIds(items: EnqueueItem[]): Promise<{ id: number; created: boolean }[]> {
     const results = await jobEnqueueManyIds(this.opts.sql, { items, maxPayloadBytes: this.opts.maxPayloadBytes });
+    const runnable = new Set<string>();
     results.forEach((r, i) => {
-      if (r.created) this.opts.metrics.enqueued.inc({ queue: (items[i] as EnqueueItem).queue });
+      const queue = (items[i] as EnqueueItem).queue;
+      if (r.created) this.opts.metrics.enqueued.inc({ queue });
+      if (r.runnable) runnable.add(queue);
     });
-    return results;
+    if (runnable.size > 0) this.opts.onRunnable?.([...runnable]);
+    return results.map((r) => ({ id: r.id, created: r.created }));
   }
 
   #count(r: EnqueueResult): void {

@@ -109,5 +109,8 @@ describe('jobEnqueueManyIds', () => {
     expect(ids.map((r) => r.created)).toEqual([false, true, false, false]);
     expect([ids[0]!.id, ids[2]!.id, ids[3]!.id]).toEqual([full[0]!.job.id, full[2]!.job.id, full[3]!.job.id]);
     await expect(jobEnqueueManyIds(db.sql, { items: [{ queue: 'ids', task: 't', delayMs: -1 }, { queue: 'ids', task: 't' }] })).rejects.toMatchObject({ code: 'invalid_request' });
+    // runnable: created and due at once (what the statement NOTIFYed for), never for an existing job.
+    const wake = await jobEnqueueManyIds(db.sql, { items: [{ queue: 'ids', task: 't' }, { queue: 'ids', task: 't', delayMs: 60_000 }, { queue: 'ids', task: 't', idempotencyKey: 'k' }] });
+    expect(wake.map((r) => r.runnable)).toEqual([true, false, false]);
   });
 });
