@@ -105,6 +105,17 @@ describe('listenForJobs', () => {
     expect(await collect(() => fail(of('no-slots').slice(1)))).toEqual([]);
   });
 
+  it('a failure or expiry that dead-letters a job wakes the limited queue it ran in, not the dead-letter queue', async () => {
+    await collect(() => queueUpsert(db.sql, { name: 'dl-src', concurrencyLimit: 1, deadLetterQueue: 'dl-dead' }));
+    await insertJob(db.sql, { queue: 'dl-src' });
+    const [c] = await jobClaim(db.sql, { queues: ['dl-src'], limit: 1, leaseMs: 30_000 });
+    expect(await collect(() => jobFailMany(db.sql, { items: [{ id: c!.id, leaseToken: c!.leaseToken, error: { message: 'x' }, retryable: false }] }))).toEqual(['dl-src']);
+    await insertJob(db.sql, { queue: 'dl-src', state: 'running', attempt: 5, maxAttempts: 5, leaseMs: -1_000 });
+    expect(await collect(() => jobReapExpiredLeases(db.sql))).toEqual(['dl-src']);
+    const [moved] = await db.sql<{ n: number }[]>`select count(*)::int as n from jobs where queue = 'dl-dead' and state = 'failed'`;
+    expect(moved!.n).toBe(2);
+  });
+
   it('changing a queue\'s limits wakes it; other policy changes do not', async () => {
     await collect(() => queueUpsert(db.sql, { name: 'policy', concurrencyLimit: 1 }));
     expect(await collect(() => queueUpsert(db.sql, { name: 'policy', concurrencyLimit: 3 }))).toEqual(['policy']);

@@ -50,19 +50,21 @@ export function fencedCtes(ids: number, tokens: number, scope: number, extra = '
 export type OnWake = (queues: string[]) => void;
 
 /**
- * CTE `woken`: one row, the distinct queues of `source` (a CTE with `queue` and `state` columns:
- * the rows a write just ended or returned) that another claim can use now, each notified on the
+ * CTE `woken`: one row, the distinct queues of `source` (a CTE with a `queue` column — or the one
+ * named `queueColumn` — and a `state` column: the rows a write just ended or returned, with the queue
+ * each job ran in, which for a failure the dead-letter trigger may have rewritten in `jobs.queue`)
+ * that another claim can use now, each notified on the
  * jobs channel. That is a queue with a concurrency limit (the write freed one of its running
  * slots, whatever the row's new state) and, when `runnableState` is given, any queue where a row
  * is now in that state (released → queued). Unlimited queues' completions notify nobody: the
  * common path pays one primary-key probe of `queues` per distinct queue of the batch and no NOTIFY.
  */
-export function wokenCte(source: string, runnableState?: string): string {
+export function wokenCte(source: string, runnableState?: string, queueColumn = 'queue'): string {
   const runnable = runnableState === undefined ? 'false' : `bool_or(s.state = '${runnableState}')`;
   return `woken as (
        select coalesce(array_agg(w.queue), '{}') as queues, count(pg_notify('${JOBS_CHANNEL}', w.queue)) as n
-         from (select s.queue from ${source} s left join queues q on q.name = s.queue
-                group by s.queue, q.concurrency_limit
+         from (select s.${queueColumn} as queue from ${source} s left join queues q on q.name = s.${queueColumn}
+                group by s.${queueColumn}, q.concurrency_limit
                having q.concurrency_limit is not null or ${runnable}) w
      )`;
 }

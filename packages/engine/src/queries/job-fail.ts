@@ -46,39 +46,39 @@ export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queue
     return { id: item.id, leaseToken: item.leaseToken, error: unstorableError('error', checked.bad), retryable: false, unstorable: checked.bad };
   });
   return inTx(exec, async (tx) => {
-    const rows = await pg(tx.unsafe<{ kind: string; id: number; token: string | null; attempt: number; maxAttempts: number; cancelRequested: boolean; baseMs: number; maxMs: number }[]>(
+    const rows = await pg(tx.unsafe<{ kind: string; id: number; token: string | null; queue: string; attempt: number; maxAttempts: number; cancelRequested: boolean; baseMs: number; maxMs: number }[]>(
       `with ${fencedCtes(1, 2, 3, ', j.queue, j.attempt, j.max_attempts, j.cancel_requested')}
-       select 'ok' as kind, l.id, l.token, l.attempt, l.max_attempts as "maxAttempts", l.cancel_requested as "cancelRequested",
+       select 'ok' as kind, l.id, l.token, l.queue, l.attempt, l.max_attempts as "maxAttempts", l.cancel_requested as "cancelRequested",
               coalesce(q.backoff_base_ms, 1000) as "baseMs", coalesce(q.backoff_max_ms, 3600000) as "maxMs"
          from locked l left join queues q on q.name = l.queue
        union all
-       select 'forbidden', id, null, null, null, null, null, null from forbidden`,
+       select 'forbidden', id, null, null, null, null, null, null, null from forbidden`,
       [firsts.map((i) => i.id), firsts.map((i) => i.leaseToken), scopeParam(params.queues)] as never[],
     ));
     const { ok: held, forbidden } = splitRows(rows);
-    const plan: { id: number; token: string; state: JobState; delayMs: number; error: string }[] = [];
+    const plan: { id: number; token: string; queue: string; state: JobState; delayMs: number; error: string }[] = [];
     for (const item of firsts) {
       const r = held.get(leaseKey(item.id, item.leaseToken));
       if (!r || forbidden.has(item.id)) continue;
       const retryable = item.retryable !== false;
       const state: JobState = r.cancelRequested ? 'cancelled' : retryable && r.attempt < r.maxAttempts ? 'retry_waiting' : 'failed';
       const delayMs = state === 'retry_waiting' ? backoffDelayMs(r.attempt, { baseMs: r.baseMs, maxMs: r.maxMs }, params.random) : 0;
-      plan.push({ id: item.id, token: item.leaseToken, state, delayMs, error: JSON.stringify({ ...item.error, retryable, attempt: r.attempt }) });
+      plan.push({ id: item.id, token: item.leaseToken, queue: r.queue, state, delayMs, error: JSON.stringify({ ...item.error, retryable, attempt: r.attempt }) });
     }
     const updated = plan.length === 0 ? [] : await pg(tx.unsafe<{ kind: string; id: number; token: string | null; state: JobState; runAt: Date; woken: string[] | null }[]>(
       `with ended as (
          update jobs j set state = x.state, last_error = x.error::jsonb, lease_token = null, lease_expires_at = null,
                 run_at = case when x.state = 'retry_waiting' then now() + x.delay_ms * interval '1 millisecond' else j.run_at end,
                 finished_at = case when x.state = 'retry_waiting' then null else now() end, updated_at = now()
-           from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[]) as x(id, token, state, delay_ms, error)
+           from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[]) as x(id, token, state, delay_ms, error, queue)
           where j.id = x.id and j.lease_token = x.token and j.state = 'running'
-         returning j.id, x.token, j.state, j.run_at, j.queue
+         returning j.id, x.token, j.state, j.run_at, x.queue
        ),
        ${wokenCte('ended')}
        select 'ok' as kind, id, token, state, run_at as "runAt", null::text[] as woken from ended
        union all
        select 'woken', null, null, null, null, queues from woken where n > 0`,
-      [plan.map((p) => p.id), plan.map((p) => p.token), plan.map((p) => p.state), plan.map((p) => p.delayMs), plan.map((p) => p.error)] as never[],
+      [plan.map((p) => p.id), plan.map((p) => p.token), plan.map((p) => p.state), plan.map((p) => p.delayMs), plan.map((p) => p.error), plan.map((p) => p.queue)] as never[],
     ));
     reportWoken(updated, params.onWake);
     const done = splitRows(updated).ok;

@@ -18,7 +18,7 @@ import { wokenCte } from './fenced.js';
 export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number } = {}): Promise<{ id: number; queue: string; state: string }[]> {
   return pg(exec.unsafe<{ id: number; queue: string; state: string }[]>(
     `with expired as (
-       select id from jobs where state = 'running' and lease_expires_at < now()
+       select id, queue from jobs where state = 'running' and lease_expires_at < now()
         order by lease_expires_at limit $1 for update skip locked
      ), reaped as (
        update jobs j set
@@ -27,9 +27,9 @@ export async function jobReapExpiredLeases(exec: Exec, params: { limit?: number 
           last_error = jsonb_build_object('message', 'lease expired', 'name', 'LeaseExpired', 'attempt', j.attempt, 'retryable', true),
           finished_at = case when j.cancel_requested or j.attempt >= j.max_attempts then now() else null end
          from expired where j.id = expired.id
-       returning j.id, j.queue, j.state
-     ), ${wokenCte('reaped', 'retry_waiting')}
-     select reaped.* from reaped cross join woken`,
+       returning j.id, j.queue, j.state, expired.queue as ran_in
+     ), ${wokenCte('reaped', 'retry_waiting', 'ran_in')}
+     select reaped.id, reaped.queue, reaped.state from reaped cross join woken`,
     [params.limit ?? 1000] as never[],
   ));
 }
