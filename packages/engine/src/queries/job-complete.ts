@@ -2,6 +2,7 @@ import { toStorableJson, unstorableError } from '@pgdispatch/core/storable';
 import type { ItemRefusal, LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { PREPARED } from './prepared.js';
 import { answerPerItem, fencedCtes, firstOfEach, leaseKey, reportWoken, scopeParam, splitRows, wokenCte, type OnWake, type QueueScope } from './fenced.js';
 import { jobFailMany, type FailItem } from './job-fail.js';
 
@@ -49,7 +50,7 @@ export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[
      select 'forbidden', id, null, null from forbidden
      union all
      select 'woken', null, null, queues from woken where n > 0`,
-    [good.map((g) => g.item.id), good.map((g) => g.item.leaseToken), good.map((g) => g.json), scopeParam(params.queues)] as never[],
+    [good.map((g) => g.item.id), good.map((g) => g.item.leaseToken), good.map((g) => g.json), scopeParam(params.queues)] as never[], PREPARED,
   ));
   reportWoken(rows, params.onWake);
   const { ok, forbidden } = splitRows(rows);

@@ -5,6 +5,7 @@ import type { JobError, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { PREPARED } from './prepared.js';
 import { answerPerItem, fencedCtes, firstOfEach, leaseKey, reportWoken, scopeParam, splitRows, wokenCte, type OnWake, type QueueScope } from './fenced.js';
 
 export interface FailItem extends LeaseRef {
@@ -53,7 +54,7 @@ export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queue
          from locked l left join queues q on q.name = l.queue
        union all
        select 'forbidden', id, null, null, null, null, null, null, null from forbidden`,
-      [firsts.map((i) => i.id), firsts.map((i) => i.leaseToken), scopeParam(params.queues)] as never[],
+      [firsts.map((i) => i.id), firsts.map((i) => i.leaseToken), scopeParam(params.queues)] as never[], PREPARED,
     ));
     const { ok: held, forbidden } = splitRows(rows);
     const plan: { id: number; token: string; queue: string; state: JobState; delayMs: number; error: string }[] = [];
@@ -78,7 +79,7 @@ export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queue
        select 'ok' as kind, id, token, state, run_at as "runAt", null::text[] as woken from ended
        union all
        select 'woken', null, null, null, null, queues from woken where n > 0`,
-      [plan.map((p) => p.id), plan.map((p) => p.token), plan.map((p) => p.state), plan.map((p) => p.delayMs), plan.map((p) => p.error), plan.map((p) => p.queue)] as never[],
+      [plan.map((p) => p.id), plan.map((p) => p.token), plan.map((p) => p.state), plan.map((p) => p.delayMs), plan.map((p) => p.error), plan.map((p) => p.queue)] as never[], PREPARED,
     ));
     reportWoken(updated, params.onWake);
     const done = splitRows(updated).ok;

@@ -1,6 +1,7 @@
 import type { ItemRefusal, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { PREPARED } from './prepared.js';
 import { answerPerItem, fencedCtes, scopeParam, splitRows, type QueueScope } from './fenced.js';
 
 /** The Transport's HeartbeatReply plus the new expiry (the control plane does not forward it). */
@@ -24,7 +25,7 @@ export async function jobHeartbeatMany(exec: Exec, params: { items: LeaseRef[]; 
      select 'ok' as kind, id, token, cancel_requested as "cancelRequested", lease_expires_at as "leaseExpiresAt" from upd
      union all
      select 'forbidden', id, null, null, null from forbidden`,
-    [params.items.map((i) => i.id), params.items.map((i) => i.leaseToken), params.leaseMs, scopeParam(params.queues)] as never[],
+    [params.items.map((i) => i.id), params.items.map((i) => i.leaseToken), params.leaseMs, scopeParam(params.queues)] as never[], PREPARED,
   ));
   const { ok, forbidden } = splitRows(rows);
   return answerPerItem(params.items, ok, forbidden, (r, i) => ({ id: i.id, ok: true as const, cancelRequested: r.cancelRequested, leaseExpiresAt: r.leaseExpiresAt }), 'share');

@@ -1,6 +1,7 @@
 import type { LeaseOutcome, LeaseRef } from '@pgdispatch/core/transport';
 import type { Exec } from '../db.js';
 import { pg } from '../pg-errors.js';
+import { PREPARED } from './prepared.js';
 import { answerPerItem, fencedCtes, reportWoken, scopeParam, splitRows, wokenCte, type OnWake, type QueueScope } from './fenced.js';
 
 /**
@@ -31,7 +32,7 @@ export async function jobReleaseMany(exec: Exec, params: { items: LeaseRef[]; qu
      select 'forbidden', id, null, null from forbidden
      union all
      select 'woken', null, null, queues from woken where n > 0`,
-    [items.map((i) => i.id), items.map((i) => i.leaseToken), scopeParam(params.queues)] as never[],
+    [items.map((i) => i.id), items.map((i) => i.leaseToken), scopeParam(params.queues)] as never[], PREPARED,
   ));
   reportWoken(rows, params.onWake);
   const { ok, forbidden } = splitRows(rows);
