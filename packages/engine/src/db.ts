@@ -24,6 +24,8 @@ export interface DbOptions {
   applicationName?: string;
   /** Called with the text of every statement sent (tests count statements with it). */
   onQuery?: (text: string) => void;
+  /** Called with every notice the server sends (default: dropped). */
+  onNotice?: (notice: { message: string }) => void;
 }
 
 /** Longest wait before a connection is retried after a failure, in seconds. */
@@ -54,7 +56,7 @@ export function createDb(opts: DbOptions): Sql {
     idle_timeout: opts.idleTimeout ?? 30,
     connect_timeout: opts.connectTimeout ?? 10,
     backoff: reconnectBackoffSeconds,
-    onnotice: () => {},
+    onnotice: opts.onNotice ? (n) => opts.onNotice?.({ message: String(n.message) }) : () => {},
     ...(opts.onQuery && { debug: (_connection: number, text: string) => opts.onQuery?.(text) }),
     connection: { application_name: opts.applicationName ?? 'pgdispatch', ...timeouts },
     types: {
