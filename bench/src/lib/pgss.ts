@@ -1,5 +1,6 @@
 import { closeDb, createDb } from '@pgdispatch/engine/db';
 import type { PgTarget } from './pg-target.js';
+import { WATCHER } from '../systems/types.js';
 
 /** What a run's statements did, grouped by role, from pg_stat_statements (when loaded). */
 export interface StatementSummary {
@@ -17,18 +18,23 @@ export interface StatementSummary {
 const CLAIM = /skip\s+locked/i;
 /**
  * Completion statements (pg_stat_statements shows literals as $n, so match on shape): pgdispatch's
- * jobCompleteMany joins unnest(…) as x(id, token, result), graphile-worker deletes from
+ * jobCompleteMany joins unnest(…) as r(id, token, result), graphile-worker deletes from
  * _private_jobs, pg-boss sets completed_on.
  */
-const COMPLETE = /x\(id, token, result\)|delete\s+from\s+\S*_private_jobs|completed_on\s*=/i;
+const COMPLETE = /as r\(id, token, result\)|delete\s+from\s+\S*_private_jobs|completed_on\s*=/i;
 
 export async function statementSummary(target: PgTarget, dbName: string): Promise<StatementSummary | undefined> {
   if (!target.pgss) return undefined;
   const admin = createDb({ url: target.adminUrl, max: 1, applicationName: 'pgdispatch-bench' });
   try {
+    // Top-level statements only: the server preloads pg_stat_statements with track = all, which
+    // also lists statements run inside functions and triggers, whose time their caller's entry
+    // already includes (before, pgdispatch's event trigger and graphile-worker's add_jobs body were
+    // counted twice).
     const rows = await admin<{ query: string; calls: number; rows: number; total: number }[]>`
       select query, calls::float8 as calls, rows::float8 as rows, total_exec_time::float8 as total
-        from pg_stat_statements where dbid = (select oid from pg_database where datname = ${dbName})`;
+        from pg_stat_statements where dbid = (select oid from pg_database where datname = ${dbName}) and toplevel
+           and query not like ${'%' + WATCHER + '%'}`;
     const sum = { statements: 0, execMs: 0, claim: { calls: 0, rows: 0, execMs: 0 }, complete: { calls: 0, rows: 0, execMs: 0 } };
     for (const r of rows) {
       sum.statements += r.calls;

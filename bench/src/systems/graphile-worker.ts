@@ -3,7 +3,7 @@ import { Logger, makeWorkerUtils, runMigrations, type WorkerUtils } from 'graphi
 import type { BenchDb } from '../lib/pg-target.js';
 import { startChildWorker } from './child-worker.js';
 import type { BenchContext, Enqueuer, EnqueueTarget, RunningWorker, WorkerProfile } from './types.js';
-import { TASK } from './types.js';
+import { TASK, WATCHER } from './types.js';
 
 /**
  * graphile-worker at its best: concurrentJobs 16, a 500-job localQueue (batch fetch), batched
@@ -66,8 +66,8 @@ function profile(kind: 'throughput' | 'bounded'): WorkerProfile {
     start: (ctx, db, opts) => startGraphile(ctx, db, kind, opts.concurrency),
     // Finished jobs are deleted; failed ones stay with last_error set.
     remaining: async (db) => {
-      const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker._private_jobs`;
-      return r?.n ?? 0;
+      const [r] = await db.sql.unsafe<Record<string, number>[]>(`select count(*)::int as ${WATCHER} from graphile_worker._private_jobs`);
+      return r?.[WATCHER] ?? 0;
     },
     succeeded: async (db, total) => {
       const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker._private_jobs`;

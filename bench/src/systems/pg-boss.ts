@@ -3,7 +3,7 @@ import { PgBoss } from 'pg-boss';
 import type { BenchDb } from '../lib/pg-target.js';
 import { startChildWorker } from './child-worker.js';
 import type { BenchContext, Enqueuer, EnqueueTarget, RunningWorker, WorkerProfile } from './types.js';
-import { QUEUE } from './types.js';
+import { QUEUE, WATCHER } from './types.js';
 
 /**
  * pg-boss at its best: LISTEN/NOTIFY on (constructor `useListenNotify: true`, queue `notify: true`),
@@ -57,9 +57,9 @@ function profile(kind: 'throughput' | 'bounded'): WorkerProfile {
       return startChildWorker(ctx, PROC, `pg-boss-${kind}`, { BENCH_DB_URL: db.url, BENCH_BATCH_SIZE: String(batchSize), BENCH_CONCURRENCY: String(opts.concurrency) });
     },
     remaining: async (db) => {
-      const [r] = await db.sql<{ n: number }[]>`
-        select count(*)::int as n from pgboss.job where name = ${QUEUE} and state in ('created', 'retry', 'active')`;
-      return r?.n ?? 0;
+      const [r] = await db.sql.unsafe<Record<string, number>[]>(`
+        select count(*)::int as ${WATCHER} from pgboss.job where name = $1 and state in ('created', 'retry', 'active')`, [QUEUE]);
+      return r?.[WATCHER] ?? 0;
     },
     succeeded: async (db) => {
       const [r] = await db.sql<{ n: number }[]>`select count(*)::int as n from pgboss.job where name = ${QUEUE} and state = 'completed'`;

@@ -64,4 +64,9 @@ export interface WorkerProfile {
 }
 
 export const QUEUE = 'bench';
+/**
+ * The column alias of every system's completion watcher query (`… as bench_watcher`): pg_stat_statements
+ * keeps aliases (it strips comments), so its summaries can leave the bench's own polling out (lib/pgss.ts).
+ */
+export const WATCHER = 'bench_watcher';
 export const TASK = 'bench';

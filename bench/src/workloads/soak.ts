@@ -1,7 +1,7 @@
 import { createBenchDb, type BenchDb } from '../lib/pg-target.js';
 import { sleep, wallMs } from '../lib/stats.js';
 import { THROUGHPUT_ENV } from '../systems/pgdispatch-all.js';
-import { openEngineEnqueuer } from '../systems/pgdispatch-engine.js';
+import { openEngineEnqueuer, pgdispatchRemaining } from '../systems/pgdispatch-engine.js';
 import { installPaused, resume, startServerProcess } from '../systems/pgdispatch-server.js';
 import type { BenchContext } from '../systems/types.js';
 import type { BenchPayload } from '../workers/child.js';
@@ -53,18 +53,6 @@ export interface SoakResult {
 async function jobsSize(db: BenchDb): Promise<number> {
   const [r] = await db.sql<{ b: number }[]>`select pg_total_relation_size('jobs')::float8 as b`;
   return r?.b ?? Number.NaN;
-}
-
-/**
- * Waiting + running jobs, polled several times a second for minutes while the table holds up to
- * millions of finished rows: each condition is exactly a partial index's predicate
- * (jobs_claim_idx, jobs_running_idx), so the count reads live entries only, never the table.
- */
-async function backlogCount(db: BenchDb): Promise<number> {
-  const [r] = await db.sql<{ n: number }[]>`
-    select (select count(*) from jobs where state in ('queued', 'retry_waiting'))::int
-         + (select count(*) from jobs where state = 'running')::int as n`;
-  return r?.n ?? Number.NaN;
 }
 
 async function jobsRows(db: BenchDb): Promise<number> {
@@ -139,7 +127,7 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
       void enqueuer.finally(() => (offering = false));
       for (;;) {
         const ackedBefore = acked;
-        const backlog = await backlogCount(db);
+        const backlog = await pgdispatchRemaining(db);
         const t = performance.now() - t0;
         const completed = Math.max(samples.at(-1)?.completed ?? 0, ackedBefore - backlog);
         const sample: ProgressSample = { t, completed, backlog };
