@@ -6,6 +6,7 @@ import type { Job } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { inTx } from '../db.js';
 import { pg, toDispatchError } from '../pg-errors.js';
+import { PREPARED } from './prepared.js';
 import { JOB_COLUMNS } from './rows.js';
 import { JOBS_CHANNEL } from '../notify.js';
 
@@ -44,14 +45,7 @@ export interface EnqueueResult {
 
 const L = ENQUEUE_LIMITS;
 
-/**
- * postgres.js sends `unsafe()` statements unprepared unless asked: Parse + Describe, a wait for
- * the parameter types, then Bind + Execute — two round trips per enqueue (seen with strace on an
- * api process: a 1,812-byte Parse before every INSERT). Prepared, each pooled connection parses
- * the statement once and every later enqueue is one Bind/Execute round trip. DATABASE_PREPARE=false
- * (PgBouncer in transaction mode) still wins: postgres.js prepares only when the pool allows it.
- */
-const PREPARED = { prepare: true } as const;
+// Enqueues are prepared (prepared.ts): one Bind/Execute round trip instead of Parse + Describe first.
 const DEFAULT_MAX_PAYLOAD_BYTES = 262_144;
 
 /**
