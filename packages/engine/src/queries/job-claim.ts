@@ -174,14 +174,16 @@ export const CLAIM_TASKS_SQL = claimRanges('unnest($1::text[]) as t(name)', 'tas
 export const CLAIM_TASKS_EXCEPT_SQL = claimRanges('unnest($1::text[]) as t(name)', 'task', `task >= t.name and task <= t.name and queue <> all($4::text[])`, '$2', '$3');
 
 /**
- * Claim jobs of the declared tasks $2 from the listed queues $1; $3 limit, $4 lease ms. One range
+ * Claim jobs of the declared tasks $2 from the listed queues $1; $3 limit, $4 lease ms. The task is
+ * an equality here, not the closed range of the other ranges: with the range, PostgreSQL 14 planned
+ * this statement without jobs_task_claim_idx (the queue list gives its planner another index). One range
  * of jobs_task_claim_idx per task, with the queues as a row filter. Not one range per (queue,
  * task) pair: the planner then took jobs_queue_claim_idx and filtered the task, which is the
  * rolling-deploy trap again inside the queue (60,000 rows filtered, 17 ms for one pair, 156 ms
  * for 2 × 2; this form: 4–6 ms). What remains row by row is a declared task's jobs in queues
  * this worker does not pull, when they sort first (docs/architecture.md §5).
  */
-export const CLAIM_LISTED_TASKS_SQL = claimRanges('unnest($2::text[]) as t(name)', 'task', 'task >= t.name and task <= t.name and queue = any($1::text[])', '$3', '$4');
+export const CLAIM_LISTED_TASKS_SQL = claimRanges('unnest($2::text[]) as t(name)', 'task', 'task = t.name and queue = any($1::text[])', '$3', '$4');
 
 /** The claim statement for one queue with a concurrency limit ($1 room, $2 lease ms, $3 queue). */
 export const CLAIM_LIMITED_SQL = claimAll(`
