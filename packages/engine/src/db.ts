@@ -47,6 +47,7 @@ export function reconnectBackoffSeconds(retries: number): number {
  * the JSON API plain. Notices are dropped (migrations' `if not exists` would be noisy).
  */
 export function createDb(opts: DbOptions): Sql {
+  const onNotice = opts.onNotice;
   const timeouts: Record<string, number> = opts.statementTimeoutMs === undefined
     ? {}
     : { statement_timeout: opts.statementTimeoutMs, idle_in_transaction_session_timeout: opts.statementTimeoutMs };
@@ -56,7 +57,7 @@ export function createDb(opts: DbOptions): Sql {
     idle_timeout: opts.idleTimeout ?? 30,
     connect_timeout: opts.connectTimeout ?? 10,
     backoff: reconnectBackoffSeconds,
-    onnotice: opts.onNotice ? (n) => opts.onNotice?.({ message: String(n.message) }) : () => {},
+    onnotice: (n) => onNotice?.({ message: String(n.message) }),
     ...(opts.onQuery && { debug: (_connection: number, text: string) => opts.onQuery?.(text) }),
     connection: { application_name: opts.applicationName ?? 'pgdispatch', ...timeouts },
     types: {

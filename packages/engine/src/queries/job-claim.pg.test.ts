@@ -269,7 +269,7 @@ async function scanned(text: string, params: unknown[]): Promise<{ index: string
   };
   walk((plan as { Plan: Record<string, unknown> }[])[0]!.Plan);
   return found;
-  }
+}
 
 describe('task routing', () => {
   it('claims only jobs of the declared tasks, from all or listed queues; the others stay queued', async () => {
@@ -311,9 +311,8 @@ describe('task routing', () => {
              (case when g % 10 < 6 then 0 else 1 end)::smallint
         from generate_series(1, 100000) g`;
     await db.sql`analyze jobs`;
-    const scans = scanned;
-    expect(await scans(CLAIM_TASKS_SQL, [['trap.known'], 100, LEASE])).toEqual([{ index: 'jobs_task_claim_idx', rows: 100, removed: 0 }]);
-    const listed = await scans(CLAIM_LISTED_TASKS_SQL, [['trap-1'], ['trap.known'], 100, LEASE]);
+    expect(await scanned(CLAIM_TASKS_SQL, [['trap.known'], 100, LEASE])).toEqual([{ index: 'jobs_task_claim_idx', rows: 100, removed: 0 }]);
+    const listed = await scanned(CLAIM_LISTED_TASKS_SQL, [['trap-1'], ['trap.known'], 100, LEASE]);
     expect(listed.map((s) => s.index)).toEqual(['jobs_task_claim_idx']);
     // Only the other queues' jobs of the known task are filtered (3 of 4 queues), never the unknown task's.
     expect(listed[0]!.removed).toBeLessThan(1_000);
