@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
 import { createTestDatabase, useTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
+import { scanned as scannedPlan } from '../testing/plans.js';
 import { CLAIM_ALL_EXCEPT_SQL, CLAIM_ALL_SQL, CLAIM_LISTED_SQL, CLAIM_LISTED_TASKS_SQL, CLAIM_TASKS_SQL, jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
@@ -248,28 +249,7 @@ describe('the claim plan on a deep single-queue backlog', () => {
 });
 
 
-/** The jobs index scans of a claim's EXPLAIN ANALYZE (rolled back): index, rows, rows its filter removed. */
-async function scanned(text: string, params: unknown[]): Promise<{ index: string; rows: number; removed: number }[]> {
-  let plan: unknown;
-  await db.sql
-    .begin(async (tx) => {
-      const [row] = await tx.unsafe<{ 'QUERY PLAN': unknown }[]>(`explain (analyze, format json) ${text}`, params as never[]);
-      plan = row!['QUERY PLAN'];
-      throw new Error('rollback');
-    })
-    .catch((err: unknown) => {
-      if (String(err) !== 'Error: rollback') throw err;
-    });
-  const found: { index: string; rows: number; removed: number }[] = [];
-  const walk = (n: Record<string, unknown>) => {
-    if (typeof n['Index Name'] === 'string' && n['Relation Name'] === 'jobs' && n['Index Name'] !== 'jobs_pkey') {
-      found.push({ index: n['Index Name'], rows: Number(n['Actual Rows']), removed: Number(n['Rows Removed by Filter'] ?? 0) });
-    }
-    for (const child of (n.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
-  };
-  walk((plan as { Plan: Record<string, unknown> }[])[0]!.Plan);
-  return found;
-}
+const scanned = (text: string, params: unknown[]) => scannedPlan(db.sql, text, params);
 
 describe('task routing', () => {
   it('claims only jobs of the declared tasks, from all or listed queues; the others stay queued', async () => {

@@ -1,7 +1,8 @@
 import type { ClaimedJob } from '@pgdispatch/core/types';
-import type { Exec } from '../db.js';
+import type { Exec, Sql } from '../db.js';
 import { inTx } from '../db.js';
-import { pg } from '../pg-errors.js';
+import { pg, toDispatchError } from '../pg-errors.js';
+import { PREPARED } from './prepared.js';
 import { CLAIMED_RETURNING } from './rows.js';
 
 export interface ClaimParams {
@@ -30,10 +31,11 @@ export interface ClaimParams {
  * lease_expires_at. Order: priority, run_at, id. With `tasks` listed, only jobs of those tasks.
  *
  * Queues with a concurrency limit are claimed first, one short transaction each: lock the queue
- * row (serialising claimers of that queue), then count its running jobs in a *separate* statement
- * so that READ COMMITTED gives it a fresh snapshot that sees the previous lock holder's committed
- * claims (counting inside the claiming statement misses them: pgqueuer #761), then claim at most
- * the remainder. The rest is claimed in one statement without any queue lock.
+ * row (serialising claimers of that queue), then count its running jobs in a *later* statement
+ * than the lock, so that READ COMMITTED gives it a fresh snapshot that sees the previous lock
+ * holder's committed claims (counting inside the statement that takes the lock misses them:
+ * pgqueuer #761), and claim at most the remainder. The rest is claimed in one statement without
+ * any queue lock.
  *
  * The paused/limited set is read fresh on every call (a primary-key-sized query): pausing takes
  * effect on the next claim, and the claim statements never carry a filter the planner has to
@@ -52,7 +54,9 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   const claimed: ClaimedJob[] = [];
   for (const q of special) {
     if (q.paused || (q.limit === null && q.rate === null) || remaining === 0) continue;
-    const rows = await claimLimited(exec, q.name, tasks, remaining, params.leaseMs, { rated: q.rate !== null, counted: q.limit !== null }, params.onRateLimited);
+    const rows = q.rate === null && !('savepoint' in exec)
+      ? await claimCounted(exec, q.name, tasks, Math.min(remaining, q.limit ?? remaining), params.leaseMs)
+      : await claimLimited(exec, q.name, tasks, remaining, params.leaseMs, { rated: q.rate !== null, counted: q.limit !== null }, params.onRateLimited);
     claimed.push(...rows);
     remaining -= rows.length;
   }
@@ -137,7 +141,7 @@ export const CLAIM_ALL_EXCEPT_SQL = claimAll(`
  * the bench's 1M/10k figure fell to 0.09× and its soak collapsed as its backlog grew). As a range,
  * only jobs_task_claim_idx / jobs_queue_claim_idx give the order.
  */
-const claimRanges = (from: string, lead: 'task' | 'queue', where: string, limit: string, lease: string) => `with candidates as (
+const claimRanges = (from: string, lead: 'task' | 'queue', where: string, limit: string, lease: string, pick = limit) => `with candidates as (
        select c.id, c.priority, c.run_at
          from ${from}
          cross join lateral (
@@ -148,7 +152,7 @@ const claimRanges = (from: string, lead: 'task' | 'queue', where: string, limit:
             for update skip locked
          ) c
      ), picked as (
-       select id from candidates order by priority, run_at, id limit ${limit}
+       select id from candidates order by priority, run_at, id limit ${pick}
      ), ${claimUpdate(lease)}`;
 
 /**
@@ -185,9 +189,28 @@ export const CLAIM_TASKS_EXCEPT_SQL = claimRanges('unnest($1::text[]) as t(name)
  */
 export const CLAIM_LISTED_TASKS_SQL = claimRanges('unnest($2::text[]) as t(name)', 'task', 'task = t.name and queue = any($1::text[])', '$3', '$4');
 
-/** The claim statement for one queue with a concurrency limit ($1 room, $2 lease ms, $3 queue). */
-export const CLAIM_LIMITED_SQL = claimAll(`
-          and queue = $3`);
+/**
+ * The free running slots of queue `q` (its concurrency limit minus its running jobs, at most
+ * `most`; `most` when the limit was removed meanwhile), 0 when it is paused or gone. An InitPlan
+ * of the claim statement, so it is counted in that statement's snapshot, which READ COMMITTED
+ * takes when the statement starts: after the queue row lock of the statement before it, so it
+ * sees every claim the lock's previous holder committed.
+ */
+const freeSlots = (q: string, most: string) => `coalesce((
+         select greatest(0, least(${most}::int, coalesce(q.concurrency_limit
+                  - (select count(*)::int from jobs r where r.queue = q.name and r.state = 'running'), ${most}::int)))
+           from queues q where q.name = ${q} and not q.paused), 0)`;
+
+/**
+ * The claim statement for one queue with a concurrency limit, once its row is locked ($1 most
+ * rows to lock: the smaller of the demand and the limit, $2 lease ms, $3 queue): one
+ * jobs_queue_claim_idx range, of which it takes the free slots (freeSlots). Prepared: the range
+ * gives the order, so the generic plan is the custom one (tested).
+ */
+export const CLAIM_LIMITED_SQL = claimRanges('(select $3::text as name) q', 'queue', 'queue >= q.name and queue <= q.name', '$1', '$2', freeSlots('$3', '$1'));
+
+/** CLAIM_LIMITED_SQL for the declared tasks $4: one jobs_task_claim_idx range per task, as CLAIM_LISTED_TASKS_SQL. */
+export const CLAIM_LIMITED_TASKS_SQL = claimRanges('unnest($4::text[]) as t(name)', 'task', 'task >= t.name and task <= t.name and queue = $3', '$1', '$2', freeSlots('$3', '$1'));
 
 function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
   if (listed === null) {
@@ -205,7 +228,35 @@ function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | n
 }
 
 /**
- * One limited queue, in one transaction under its row lock. A rate-limited queue's lock is taken
+ * One queue with a concurrency limit (and no rate limit), in one transaction under its row lock,
+ * in one round trip: BEGIN, the lock, the claim (which counts the free slots itself, freeSlots)
+ * and COMMIT go out pipelined on one reserved connection. The statements still run one after the
+ * other, so the claim's snapshot is taken once the lock is held. If one fails, the ones after it
+ * fail too (the transaction is aborted) and COMMIT rolls it back. It replaced five round trips
+ * (BEGIN; lock and count; the claim's Parse/Describe and its Bind/Execute; COMMIT), which made a
+ * freed slot of a limited queue wait ~4.6 ms for its next job (bench limited workload: 85% of L / job length).
+ */
+async function claimCounted(sql: Sql, queue: string, tasks: string[] | null, most: number, leaseMs: number): Promise<ClaimedJob[]> {
+  const conn = await pg(sql.reserve());
+  try {
+    const settled = await Promise.allSettled([
+      conn.unsafe('begin'),
+      conn`select 1 from queues where name = ${queue} for update`,
+      tasks === null
+        ? conn.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [most, leaseMs, queue] as never[], PREPARED)
+        : conn.unsafe<ClaimedJob[]>(CLAIM_LIMITED_TASKS_SQL, [most, leaseMs, queue, tasks] as never[], PREPARED),
+      conn.unsafe('commit'),
+    ]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw toDispatchError(failed.reason);
+    return [...(settled[2] as PromiseFulfilledResult<ClaimedJob[]>).value];
+  } finally {
+    conn.release();
+  }
+}
+
+/**
+ * One rate-limited queue, in one transaction under its row lock. A rate-limited queue's lock is taken
  * by an UPDATE that also refills its token bucket: the SET is evaluated once the lock is held, with
  * clock_timestamp() of that moment, so each claimer sees the tokens its predecessor left and the
  * time since. The claim takes at most floor(tokens) jobs and the spent tokens are written back
@@ -249,8 +300,8 @@ function claimLimited(exec: Exec, queue: string, tasks: string[] | null, limit: 
       return [];
     }
     const rows = tasks !== null
-      ? await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LISTED_TASKS_SQL, [[queue], tasks, room, leaseMs] as never[]))
-      : await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[]));
+      ? await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_TASKS_SQL, [room, leaseMs, queue, tasks] as never[], PREPARED))
+      : await pg(tx.unsafe<ClaimedJob[]>(CLAIM_LIMITED_SQL, [room, leaseMs, queue] as never[], PREPARED));
     if (q.rate !== null && rows.length > 0) await pg(tx`update queues set rate_tokens = rate_tokens - ${rows.length} where name = ${queue}`);
     if (limitedByRate && rows.length === room) onRateLimited?.(queue, nextTokenMs((q.tokens ?? 0) - rows.length));
     return rows;

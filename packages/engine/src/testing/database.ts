@@ -7,7 +7,7 @@ export interface TestDatabase {
   url: string;
   sql: Sql;
   /** Opens another pool on the same database (separate connections for concurrency tests; `onQuery` counts statements). */
-  connect(max?: number, opts?: Pick<DbOptions, 'onQuery'>): Sql;
+  connect(max?: number, opts?: Pick<DbOptions, 'onQuery' | 'statementTimeoutMs'>): Sql;
   drop(): Promise<void>;
 }
 
@@ -39,7 +39,7 @@ export async function createTestDatabase(opts: { max?: number } = {}): Promise<T
   u.pathname = `/${name}`;
   const url = u.toString();
   const pools: Sql[] = [];
-  const connect = (max = 10, opts: Pick<DbOptions, 'onQuery'> = {}) => {
+  const connect = (max = 10, opts: Pick<DbOptions, 'onQuery' | 'statementTimeoutMs'> = {}) => {
     const s = createDb({ url, max, ...opts });
     pools.push(s);
     return s;
@@ -81,7 +81,7 @@ export function useTestDatabase(opts: { max?: number } = {}): TestDatabase {
     get sql() {
       return get().sql;
     },
-    connect: (max?: number, opts?: Pick<DbOptions, 'onQuery'>) => get().connect(max, opts),
+    connect: (max?: number, opts?: Pick<DbOptions, 'onQuery' | 'statementTimeoutMs'>) => get().connect(max, opts),
     drop: () => get().drop(),
   };
 }
