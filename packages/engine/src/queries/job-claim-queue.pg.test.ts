@@ -3,36 +3,45 @@ import { isDispatchError } from '@pgdispatch/core/errors';
 import { useTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
 import { scanned } from '../testing/plans.js';
-import { CLAIM_LIMITED_SQL, CLAIM_LIMITED_TASKS_SQL, jobClaim } from './job-claim.js';
+import { CLAIM_QUEUE_SQL, CLAIM_QUEUE_TASKS_SQL, jobClaim } from './job-claim.js';
 import { queuePause, queueUpsert } from './queue-admin.js';
 
-// The claim of a queue with a concurrency limit: BEGIN, the queue row lock, the claim (which counts
-// the free slots itself) and COMMIT pipelined in one round trip (job-claim.ts, claimCounted).
+// The claim of one queue: BEGIN, its policy, its row lock when it has a concurrency limit, the claim
+// (which counts the free slots itself) and COMMIT pipelined in one round trip (job-claim.ts, claimQueue).
 const db = useTestDatabase();
 const LEASE = 30_000;
 
-describe('the limited claim statement counts the free slots itself', () => {
-  it('takes the limit minus the running jobs, nothing from a paused queue, and $1 once the limit is gone', async () => {
+describe('the one-queue claim statement counts the free slots itself', () => {
+  it('takes the limit minus the running jobs, nothing from a paused or rate-limited queue, and $1 without a limit', async () => {
     await queueUpsert(db.sql, { name: 'slots-3', concurrencyLimit: 3 });
     await insertJob(db.sql, { queue: 'slots-3', state: 'running', leaseMs: LEASE });
     for (let i = 0; i < 6; i++) await insertJob(db.sql, { queue: 'slots-3' });
     // Asked for 5 (locks at most 5 rows), two slots are free.
-    expect(await db.sql.unsafe(CLAIM_LIMITED_SQL, [5, LEASE, 'slots-3'])).toHaveLength(2);
-    expect(await db.sql.unsafe(CLAIM_LIMITED_SQL, [5, LEASE, 'slots-3'])).toHaveLength(0);
+    expect(await db.sql.unsafe(CLAIM_QUEUE_SQL, [5, LEASE, 'slots-3'])).toHaveLength(2);
+    expect(await db.sql.unsafe(CLAIM_QUEUE_SQL, [5, LEASE, 'slots-3'])).toHaveLength(0);
     expect(await countByState(db.sql, 'slots-3')).toEqual({ running: 3, queued: 4 });
     await queueUpsert(db.sql, { name: 'slots-3', concurrencyLimit: 4 });
     await queuePause(db.sql, { name: 'slots-3' });
-    expect(await db.sql.unsafe(CLAIM_LIMITED_SQL, [5, LEASE, 'slots-3'])).toHaveLength(0);
-    expect(await db.sql.unsafe(CLAIM_LIMITED_TASKS_SQL, [5, LEASE, 'slots-3', ['t']])).toHaveLength(0);
+    expect(await db.sql.unsafe(CLAIM_QUEUE_SQL, [5, LEASE, 'slots-3'])).toHaveLength(0);
+    expect(await db.sql.unsafe(CLAIM_QUEUE_TASKS_SQL, [5, LEASE, 'slots-3', ['t']])).toHaveLength(0);
     // The limit removed between the caller's policy read and its lock: $1 is all it takes.
     await queueUpsert(db.sql, { name: 'slots-3', concurrencyLimit: null });
     await db.sql`update queues set paused = false where name = 'slots-3'`;
-    expect(await db.sql.unsafe(CLAIM_LIMITED_SQL, [2, LEASE, 'slots-3'])).toHaveLength(2);
-    // A queue that does not exist has no slots.
-    expect(await db.sql.unsafe(CLAIM_LIMITED_SQL, [2, LEASE, 'no-such-queue'])).toHaveLength(0);
+    expect(await db.sql.unsafe(CLAIM_QUEUE_SQL, [2, LEASE, 'slots-3'])).toHaveLength(2);
+    // A queue without a row (never configured) has no limit either.
+    for (let i = 0; i < 3; i++) await insertJob(db.sql, { queue: 'unconfigured' });
+    expect(await db.sql.unsafe(CLAIM_QUEUE_SQL, [2, LEASE, 'unconfigured'])).toHaveLength(2);
+    // A rate-limited queue is the caller's (claimLimited spends its tokens): nothing here.
+    await queueUpsert(db.sql, { name: 'rated', rateLimit: 100 });
+    await insertJob(db.sql, { queue: 'rated' });
+    expect(await db.sql.unsafe(CLAIM_QUEUE_SQL, [2, LEASE, 'rated'])).toHaveLength(0);
+    expect(await jobClaim(db.sql, { queues: ['rated'], limit: 5, leaseMs: LEASE })).toHaveLength(1);
+    await queuePause(db.sql, { name: 'rated' });
+    await insertJob(db.sql, { queue: 'rated' });
+    expect(await jobClaim(db.sql, { queues: ['rated'], limit: 5, leaseMs: LEASE })).toEqual([]);
   });
 
-  it('on a limited queue whose unknown task sorts first, custom and generic plans walk their range and filter no unknown job', async () => {
+  it('on a queue whose unknown task sorts first, custom and generic plans walk their range and filter no unknown job, limited or not', async () => {
     await queueUpsert(db.sql, { name: 'ltrap', concurrencyLimit: 50 });
     await db.sql`insert into jobs (queue, task, priority)
       select case when g % 7 = 0 then 'ltrap-other' else 'ltrap' end,
@@ -42,21 +51,29 @@ describe('the limited claim statement counts the free slots itself', () => {
     await db.sql`analyze jobs`;
     const claimScans = (s: { index: string }[]) => s.filter((x) => x.index !== 'jobs_running_idx');
     for (const generic of [false, true]) {
-      const tasks = claimScans(await scanned(db.sql, CLAIM_LIMITED_TASKS_SQL, [50, LEASE, 'ltrap', ['ltrap.known', 'ltrap.absent']], { generic }));
+      const tasks = claimScans(await scanned(db.sql, CLAIM_QUEUE_TASKS_SQL, [50, LEASE, 'ltrap', ['ltrap.known', 'ltrap.absent']], { generic }));
       expect(tasks.map((s) => s.index)).toEqual(['jobs_task_claim_idx']);
       // Only the known task's jobs of the other queue are filtered (1 in 7), never the 30,000 unknown ones.
       expect(tasks[0]!.removed).toBeLessThan(100);
-      const all = claimScans(await scanned(db.sql, CLAIM_LIMITED_SQL, [50, LEASE, 'ltrap'], { generic }));
+      const all = claimScans(await scanned(db.sql, CLAIM_QUEUE_SQL, [50, LEASE, 'ltrap'], { generic }));
       expect(all).toEqual([{ index: 'jobs_queue_claim_idx', rows: 50, removed: 0 }]);
     }
     const claimed = await jobClaim(db.sql, { queues: ['ltrap'], tasks: ['ltrap.known'], limit: 500, leaseMs: LEASE });
     expect(claimed).toHaveLength(50);
     expect(new Set(claimed.map((c) => c.task))).toEqual(new Set(['ltrap.known']));
+    // Without the limit (and with no queues row for the other queue) the same ranges, $1 rows.
+    await queueUpsert(db.sql, { name: 'ltrap', concurrencyLimit: null });
+    for (const generic of [false, true]) {
+      const tasks = claimScans(await scanned(db.sql, CLAIM_QUEUE_TASKS_SQL, [100, LEASE, 'ltrap-other', ['ltrap.known']], { generic }));
+      expect(tasks.map((s) => s.index)).toEqual(['jobs_task_claim_idx']);
+      expect(claimScans(await scanned(db.sql, CLAIM_QUEUE_SQL, [100, LEASE, 'ltrap'], { generic }))).toEqual([{ index: 'jobs_queue_claim_idx', rows: 100, removed: 0 }]);
+    }
+    expect(await jobClaim(db.sql, { queues: ['ltrap'], tasks: ['ltrap.known'], limit: 300, leaseMs: LEASE })).toHaveLength(300);
     await db.sql`delete from jobs where queue in ('ltrap', 'ltrap-other')`;
   });
 });
 
-describe('the pipelined limited claim', () => {
+describe('the pipelined one-queue claim', () => {
   it('a lock that times out fails the claim, changes nothing and leaves no transaction open; the next claim works', async () => {
     await queueUpsert(db.sql, { name: 'ltimeout', concurrencyLimit: 2 });
     const job = await insertJob(db.sql, { queue: 'ltimeout' });
