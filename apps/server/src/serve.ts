@@ -122,8 +122,8 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       scheduler.start();
       phases.background.push(() => scheduler.stop());
       const events = new JobEvents({ sql: db.sql, listenSql: db.listenSql, log, onFetch: () => metrics.eventFetches.inc() });
-      // LISTEN before serving: streams then never wait for it (and a failure shows at start).
-      await events.start();
+      // It LISTENs only while a stream is open (job-events.ts); the dispatcher's LISTEN on the
+      // same connection has already shown at start that LISTEN works.
       phases.background.push(() => events.stop());
       // Enqueues and completions committed here wake this process's dispatcher at once (the NOTIFY
       // they also send is for the other api pods).

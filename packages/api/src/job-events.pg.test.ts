@@ -57,3 +57,41 @@ describe('JobEvents: the all-queue subscription', () => {
     expect(hub.subscribers).toBe(0);
   });
 });
+
+describe('JobEvents: LISTEN only while a stream is open', () => {
+  it('LISTENs at the first stream, UNLISTENs once the last closed, and LISTENs again for the next', async () => {
+    const sent: string[] = [];
+    const own = db.connect(1, { onQuery: (text) => sent.push(text.trim().toLowerCase()) });
+    const lazy = new JobEvents({ sql: db.sql, listenSql: own, log: silentLogger, idleUnlistenMs: 50 });
+    const listens = () => sent.filter((t) => t.startsWith('listen')).length;
+    const unlistens = () => sent.filter((t) => t.startsWith('unlisten')).length;
+    try {
+      expect(lazy.isListening).toBe(false);
+      await insertJob(db.sql, { queue: 'lazy-q' });
+      expect(listens()).toBe(0);
+      const seen: JobEvent[] = [];
+      let off = await lazy.subscribe({ queue: 'lazy-q' }, (e) => seen.push(e));
+      expect(lazy.isListening).toBe(true);
+      expect(listens()).toBe(1);
+      const b = await insertJob(db.sql, { queue: 'lazy-q' });
+      await until(() => seen.some((e) => e.jobId === b.id));
+      off();
+      await until(() => !lazy.isListening && unlistens() === 1);
+      // The next stream LISTENs again before it returns, so an event committed after it is delivered.
+      off = await lazy.subscribe({ queue: 'lazy-q' }, (e) => seen.push(e));
+      expect(listens()).toBe(2);
+      const c = await insertJob(db.sql, { queue: 'lazy-q' });
+      await until(() => seen.some((e) => e.jobId === c.id));
+      // A stream opened within the idle period keeps the LISTEN: no UNLISTEN between the two.
+      off();
+      const again = await lazy.subscribe({ queue: ALL_QUEUES }, (e) => seen.push(e));
+      await new Promise((r) => setTimeout(r, 120));
+      expect(lazy.isListening).toBe(true);
+      expect(unlistens()).toBe(1);
+      again();
+    } finally {
+      await lazy.stop();
+      await closeDb(own);
+    }
+  });
+});

@@ -34,6 +34,8 @@ export interface JobEventsOptions {
   log: Logger;
   /** Observer: a notification was answered by a fetch of this many events. */
   onFetch?: (events: number) => void;
+  /** How long the LISTEN outlives the last stream, in ms (default IDLE_UNLISTEN_MS). */
+  idleUnlistenMs?: number;
 }
 
 /**
@@ -43,20 +45,38 @@ export interface JobEventsOptions {
  * events nobody here watches, cost no queries. Notifications arrive in commit order and are processed one at a time, so streams get
  * events in that order. After the LISTEN connection was lost (notifications sent meanwhile are
  * gone) every stream is resynced from the table after the last id it got.
+ *
+ * The LISTEN is held only while some stream is open here (and for IDLE_UNLISTEN_MS after the
+ * last one closed): every claim and every completion notifies the events channel, and a listening
+ * process is woken for each of those notifications — its LISTEN backend and its event loop — even
+ * when no stream wants them. In role all that was a second wake-up per dispatch round on the path
+ * a pickup takes. A stream that opens later LISTENs before it replays from the table, so it misses nothing.
  */
+export const IDLE_UNLISTEN_MS = 10_000;
 export class JobEvents {
   private readonly byQueue = new Map<string, Set<Sub>>();
   private listening: Promise<{ unlisten(): Promise<void> }> | undefined;
   private chain: Promise<void> = Promise.resolve();
   private first = true;
+  /** The UNLISTEN of the last idle period, which a new LISTEN waits for. */
+  private unlistening: Promise<void> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: JobEventsOptions) {}
 
+  /** Is the events channel LISTENed now (or being LISTENed)? */
+  get isListening(): boolean {
+    return this.listening !== undefined;
+  }
+
   /** Opens the LISTEN (idempotent); streams wait for it, so none misses an event committed later. */
   start(): Promise<void> {
-    this.listening ??= this.opts.listenSql.listen(EVENTS_CHANNEL, (p) => this.onNotify(p), () => {
-      if (!this.first) this.enqueue(() => this.resync());
-      this.first = false;
+    this.listening ??= this.unlistening.then(() => {
+      this.first = true;
+      return this.opts.listenSql.listen(EVENTS_CHANNEL, (p) => this.onNotify(p), () => {
+        if (!this.first) this.enqueue(() => this.resync());
+        this.first = false;
+      });
     });
     const l = this.listening;
     return l.then(
@@ -74,6 +94,8 @@ export class JobEvents {
    * before it (for the all-queue stream, that would be the whole table).
    */
   async subscribe(filter: EventFilter, fn: (e: JobEvent) => void, afterId = 0): Promise<() => void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     await this.start();
     const sub: Sub = { ...filter, fn, lastId: afterId };
     let set = this.byQueue.get(filter.queue);
@@ -82,7 +104,20 @@ export class JobEvents {
     return () => {
       set.delete(sub);
       if (set.size === 0 && this.byQueue.get(filter.queue) === set) this.byQueue.delete(filter.queue);
+      if (this.byQueue.size === 0 && !this.idleTimer) {
+        this.idleTimer = setTimeout(() => this.quiet(), this.opts.idleUnlistenMs ?? IDLE_UNLISTEN_MS);
+        this.idleTimer.unref();
+      }
     };
+  }
+
+  /** No stream is open: stop LISTENing (a new stream LISTENs again first). */
+  private quiet(): void {
+    this.idleTimer = undefined;
+    const l = this.listening;
+    if (this.byQueue.size > 0 || !l) return;
+    this.listening = undefined;
+    this.unlistening = l.then((sub) => sub.unlisten()).catch(() => {});
   }
 
   /** Open subscriptions in this process. */
@@ -142,6 +177,7 @@ export class JobEvents {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.idleTimer);
     const l = this.listening;
     this.listening = undefined;
     this.byQueue.clear();
