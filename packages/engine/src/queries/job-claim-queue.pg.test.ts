@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isDispatchError } from '@pgdispatch/core/errors';
-import { useTestDatabase } from '../testing/database.js';
+import { createTestDatabase, useTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
 import { scanned } from '../testing/plans.js';
-import { CLAIM_QUEUE_SQL, CLAIM_QUEUE_TASKS_SQL, jobClaim } from './job-claim.js';
+import { CLAIM_LISTED_TASKS_GATED_SQL, CLAIM_LISTED_GATED_SQL, CLAIM_QUEUE_SQL, CLAIM_QUEUE_TASKS_SQL, CLAIM_TASKS_GATED_SQL, jobClaim } from './job-claim.js';
 import { queuePause, queueUpsert } from './queue-admin.js';
 
 // The claim of one queue: BEGIN, its policy, its row lock when it has a concurrency limit, the claim
@@ -108,5 +108,73 @@ describe('the pipelined one-queue claim', () => {
     const rounds = await Promise.all(pools.map((sql) => jobClaim(sql, { queues: ['lone'], limit: 5, leaseMs: LEASE })));
     expect(rounds.flat()).toHaveLength(1);
     expect(await countByState(db.sql, 'lone')).toEqual({ running: 1, queued: 9 });
+  });
+});
+
+describe('the gated claim (no policy read while no queue is paused or limited)', () => {
+  it('is one statement while every queue is open; a paused queue closes the gate and the ordinary path honours the pause', async () => {
+    const own = await createTestDatabase();
+    try {
+      const sent: string[] = [];
+      const pool = own.connect(2, { onQuery: (text) => sent.push(text) });
+      for (const q of ['gate-a', 'gate-b']) for (let i = 0; i < 3; i++) await insertJob(own.sql, { queue: q, task: 'gate.t', priority: q === 'gate-a' ? 0 : 1 });
+      const first = await jobClaim(pool, { queues: '*', tasks: ['gate.t'], limit: 2, leaseMs: LEASE });
+      expect(first.map((c) => c.queue)).toEqual(['gate-a', 'gate-a']);
+      expect(sent.filter((t) => t === CLAIM_TASKS_GATED_SQL)).toHaveLength(1);
+      expect(sent.some((t) => t.includes('select name, paused'))).toBe(false);
+      const listed = await jobClaim(pool, { queues: ['gate-a', 'gate-b'], tasks: ['gate.t'], limit: 1, leaseMs: LEASE });
+      expect(listed.map((c) => c.queue)).toEqual(['gate-a']);
+      expect(sent.filter((t) => t === CLAIM_LISTED_TASKS_GATED_SQL)).toHaveLength(1);
+      await insertJob(own.sql, { queue: 'gate-a', task: 'gate.t', priority: -1 });
+      await queueUpsert(own.sql, { name: 'gate-a' });
+      await queuePause(own.sql, { name: 'gate-a' });
+      const after = await jobClaim(pool, { queues: '*', tasks: ['gate.t'], limit: 10, leaseMs: LEASE });
+      expect(after.map((c) => c.queue)).toEqual(['gate-b', 'gate-b', 'gate-b']);
+      expect(await countByState(own.sql, 'gate-a')).toEqual({ running: 3, queued: 1 });
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it('a limited queue among `*` closes the gate, and the ordinary path holds its limit', async () => {
+    const own = await createTestDatabase();
+    try {
+      for (let i = 0; i < 4; i++) await insertJob(own.sql, { queue: 'race-a', task: 'race.t' });
+      await queueUpsert(own.sql, { name: 'race-a', concurrencyLimit: 2 });
+      const claimed = await jobClaim(own.sql, { queues: '*', tasks: ['race.t'], limit: 10, leaseMs: LEASE });
+      expect(claimed).toHaveLength(2);
+      expect(await countByState(own.sql, 'race-a')).toEqual({ running: 2, queued: 2 });
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it('on a backlog whose unknown task sorts first, the gated statements walk their range under generic plans', async () => {
+    // Its own database: the paused and limited queues of the tests above would close the gate.
+    const own = await createTestDatabase();
+    try {
+      await own.sql`insert into jobs (queue, task, priority)
+        select 'gtrap-' || (g % 4), case when g % 10 < 6 then 'gtrap.unknown' else 'gtrap.known' end,
+               (case when g % 10 < 6 then 0 else 1 end)::smallint
+          from generate_series(1, 50000) g`;
+      await own.sql`analyze jobs`;
+      for (const generic of [false, true]) {
+        expect(await scanned(own.sql, CLAIM_TASKS_GATED_SQL, [['gtrap.known', 'gtrap.absent'], 100, LEASE], { generic })).toEqual([
+          { index: 'jobs_task_claim_idx', rows: 50, removed: 0 },
+        ]);
+        const listed = await scanned(own.sql, CLAIM_LISTED_TASKS_GATED_SQL, [['gtrap-1', 'gtrap-2'], ['gtrap.known'], 100, LEASE], { generic });
+        expect(listed.map((s) => s.index)).toEqual(['jobs_task_claim_idx']);
+        expect(listed[0]!.removed).toBeLessThan(1_000);
+        expect(await scanned(own.sql, CLAIM_LISTED_GATED_SQL, [['gtrap-1', 'gtrap-absent'], 100, LEASE], { generic })).toEqual([
+          { index: 'jobs_queue_claim_idx', rows: 50, removed: 0 },
+        ]);
+      }
+      // With a paused queue the gate is closed: nothing is walked at all.
+      await queueUpsert(own.sql, { name: 'gtrap-paused' });
+      await queuePause(own.sql, { name: 'gtrap-paused' });
+      expect(await own.sql.unsafe(CLAIM_TASKS_GATED_SQL, [['gtrap.known'], 100, LEASE])).toHaveLength(0);
+    } finally {
+      await own.drop();
+    }
   });
 });
