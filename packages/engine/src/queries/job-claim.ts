@@ -42,7 +42,9 @@ export interface ClaimParams {
  *
  * The paused/limited set is read fresh on every call (a primary-key-sized query): pausing takes
  * effect on the next claim, and the claim statements never carry a filter the planner has to
- * guess at — see CLAIM_ALL_SQL.
+ * guess at — see CLAIM_ALL_SQL. Two shapes fold that read into the claim's one round trip: one
+ * queue (claimQueue) and, while no queue among them is paused or limited, declared tasks or
+ * listed queues (claimGated); docs/architecture.md §5.
  */
 export async function jobClaim(exec: Exec, params: ClaimParams): Promise<ClaimedJob[]> {
   let remaining = Math.max(0, Math.floor(params.limit));
@@ -88,7 +90,6 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   }
   return claimed;
 }
-
 
 function claimUnlimited(exec: Exec, listed: string[] | null, tasks: string[] | null, excluded: string[], limit: number, leaseMs: number): Promise<ClaimedJob[]> {
   if (listed === null) {
