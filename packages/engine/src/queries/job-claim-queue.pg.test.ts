@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isDispatchError } from '@pgdispatch/core/errors';
-import { createTestDatabase, useTestDatabase } from '../testing/database.js';
+import { useTestDatabase, withTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
 import { scanned } from '../testing/plans.js';
 import { CLAIM_LISTED_TASKS_GATED_SQL, CLAIM_LISTED_GATED_SQL, CLAIM_QUEUE_SQL, CLAIM_QUEUE_TASKS_SQL, CLAIM_TASKS_GATED_SQL, jobClaim } from './job-claim.js';
@@ -113,8 +113,7 @@ describe('the pipelined one-queue claim', () => {
 
 describe('the gated claim (no policy read while no queue is paused or limited)', () => {
   it('is one statement while every queue is open; a paused queue closes the gate and the ordinary path honours the pause', async () => {
-    const own = await createTestDatabase();
-    try {
+    await withTestDatabase(async (own) => {
       const sent: string[] = [];
       const pool = own.connect(2, { onQuery: (text) => sent.push(text) });
       for (const q of ['gate-a', 'gate-b']) for (let i = 0; i < 3; i++) await insertJob(own.sql, { queue: q, task: 'gate.t', priority: q === 'gate-a' ? 0 : 1 });
@@ -131,28 +130,22 @@ describe('the gated claim (no policy read while no queue is paused or limited)',
       const after = await jobClaim(pool, { queues: '*', tasks: ['gate.t'], limit: 10, leaseMs: LEASE });
       expect(after.map((c) => c.queue)).toEqual(['gate-b', 'gate-b', 'gate-b']);
       expect(await countByState(own.sql, 'gate-a')).toEqual({ running: 3, queued: 1 });
-    } finally {
-      await own.drop();
-    }
+    });
   });
 
   it('a limited queue among `*` closes the gate, and the ordinary path holds its limit', async () => {
-    const own = await createTestDatabase();
-    try {
+    await withTestDatabase(async (own) => {
       for (let i = 0; i < 4; i++) await insertJob(own.sql, { queue: 'race-a', task: 'race.t' });
       await queueUpsert(own.sql, { name: 'race-a', concurrencyLimit: 2 });
       const claimed = await jobClaim(own.sql, { queues: '*', tasks: ['race.t'], limit: 10, leaseMs: LEASE });
       expect(claimed).toHaveLength(2);
       expect(await countByState(own.sql, 'race-a')).toEqual({ running: 2, queued: 2 });
-    } finally {
-      await own.drop();
-    }
+    });
   });
 
   it('on a backlog whose unknown task sorts first, the gated statements walk their range under generic plans', async () => {
     // Its own database: the paused and limited queues of the tests above would close the gate.
-    const own = await createTestDatabase();
-    try {
+    await withTestDatabase(async (own) => {
       await own.sql`insert into jobs (queue, task, priority)
         select 'gtrap-' || (g % 4), case when g % 10 < 6 then 'gtrap.unknown' else 'gtrap.known' end,
                (case when g % 10 < 6 then 0 else 1 end)::smallint
@@ -173,8 +166,6 @@ describe('the gated claim (no policy read while no queue is paused or limited)',
       await queueUpsert(own.sql, { name: 'gtrap-paused' });
       await queuePause(own.sql, { name: 'gtrap-paused' });
       expect(await own.sql.unsafe(CLAIM_TASKS_GATED_SQL, [['gtrap.known'], 100, LEASE])).toHaveLength(0);
-    } finally {
-      await own.drop();
-    }
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
-import { createTestDatabase, useTestDatabase } from '../testing/database.js';
+import { useTestDatabase, withTestDatabase } from '../testing/database.js';
 import { countByState, insertJob } from '../testing/factories.js';
 import { scanned as scannedPlan } from '../testing/plans.js';
 import { CLAIM_ALL_EXCEPT_SQL, CLAIM_ALL_SQL, CLAIM_LISTED_SQL, CLAIM_LISTED_TASKS_SQL, CLAIM_TASKS_SQL, jobClaim } from './job-claim.js';
@@ -118,8 +118,7 @@ describe('jobClaim', () => {
 
   it('claims at most the remainder of a concurrency limit, from a listed queue and from `*`', async () => {
     // Its own database: the `*` claim must find nothing at all, whatever other tests left behind.
-    const own = await createTestDatabase();
-    try {
+    await withTestDatabase(async (own) => {
       await queueUpsert(own.sql, { name: 'limit-2', concurrencyLimit: 2 });
       for (let i = 0; i < 5; i++) await insertJob(own.sql, { queue: 'limit-2' });
       expect(await jobClaim(own.sql, { queues: ['limit-2'], limit: 10, leaseMs: LEASE })).toHaveLength(2);
@@ -127,9 +126,7 @@ describe('jobClaim', () => {
       expect(await countByState(own.sql, 'limit-2')).toEqual({ running: 2, queued: 3 });
       await queueUpsert(own.sql, { name: 'limit-2', concurrencyLimit: null });
       expect(await jobClaim(own.sql, { queues: ['limit-2'], limit: 10, leaseMs: LEASE })).toHaveLength(3);
-    } finally {
-      await own.drop();
-    }
+    });
   });
 
   it('composes inside a caller transaction: a rollback un-claims', async () => {

@@ -52,15 +52,16 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   if (params.tasks !== undefined && params.tasks !== '*' && params.tasks.length === 0) return [];
   const listed = params.queues === '*' ? null : [...new Set(params.queues)];
   const tasks = params.tasks === undefined || params.tasks === '*' ? null : [...new Set(params.tasks)];
-  if (listed?.length === 1 && !('savepoint' in exec)) {
+  // A pool, not a caller's transaction: only a pool can reserve a connection for a pipeline.
+  const pool = 'savepoint' in exec ? undefined : exec;
+  if (pool && listed?.length === 1) {
     // One queue (a targeted wake-up, or a worker of one queue): policy, lock and claim in one round trip.
     const queue = listed[0]!;
-    const { policy, rows } = await claimQueue(exec, queue, tasks, remaining, params.leaseMs);
+    const { policy, rows } = await claimQueue(pool, queue, tasks, remaining, params.leaseMs);
     if (!policy || policy.rate === null || policy.paused) return rows;
     return claimLimited(exec, queue, tasks, remaining, params.leaseMs, { rated: true, counted: policy.limit !== null }, params.onRateLimited);
   }
   const claimed: ClaimedJob[] = [];
-  const pool = 'savepoint' in exec ? undefined : exec;
   if (pool && (tasks !== null || listed !== null) && Date.now() - (specialSeen.get(pool) ?? -Infinity) > SPECIAL_MEMORY_MS) {
     const gated = await claimGated(pool, listed, tasks, remaining, params.leaseMs);
     if (!gated.special) return gated.rows;
@@ -78,8 +79,8 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   }
   for (const q of special) {
     if (q.paused || (q.limit === null && q.rate === null) || remaining === 0) continue;
-    const rows = q.rate === null && !('savepoint' in exec)
-      ? (await claimQueue(exec, q.name, tasks, remaining, params.leaseMs)).rows
+    const rows = q.rate === null && pool
+      ? (await claimQueue(pool, q.name, tasks, remaining, params.leaseMs)).rows
       : await claimLimited(exec, q.name, tasks, remaining, params.leaseMs, { rated: q.rate !== null, counted: q.limit !== null }, params.onRateLimited);
     claimed.push(...rows);
     remaining -= rows.length;

@@ -62,6 +62,16 @@ export async function createTestDatabase(opts: { max?: number } = {}): Promise<T
  * Registers beforeAll/afterAll for a fresh database for the calling test file and returns a
  * handle whose properties read the live database (valid inside tests and hooks).
  */
+/** Runs `fn` on a database of its own (createTestDatabase), dropped afterwards whatever happens. */
+export async function withTestDatabase<T>(fn: (db: TestDatabase) => Promise<T>): Promise<T> {
+  const own = await createTestDatabase();
+  try {
+    return await fn(own);
+  } finally {
+    await own.drop();
+  }
+}
+
 export function useTestDatabase(opts: { max?: number } = {}): TestDatabase {
   let inner: TestDatabase | undefined;
   beforeAll(async () => {
