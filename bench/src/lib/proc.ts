@@ -12,6 +12,7 @@ export type ChildMessage =
   | { type: 'ready' }
   | { type: 'pong'; id: number; t: number }
   | { type: 'marks'; marks: [number, number][] }
+  | { type: 'count'; id: number; n: number }
   | { type: 'error'; message: string };
 
 export interface Child {
@@ -31,6 +32,8 @@ export interface Child {
   cpuUs(): Promise<number>;
   /** The child's clock minus ours in ms, from the lowest-RTT of `samples` IPC pings. */
   clockOffset(samples?: number): Promise<number>;
+  /** Handlers that ended so far, as the child counts them (children that run the bench's tasks). */
+  handled(): Promise<number>;
   exited: Promise<number | null>;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
@@ -80,6 +83,7 @@ export function spawnNode(script: string, args: string[], opts: SpawnOptions): C
   let alive = true;
   void exited.then(() => (alive = false));
   const tail = () => lines.join('\n');
+  let counts = 0;
   const child: Child = {
     name: opts.name,
     pid: proc.pid ?? -1,
@@ -121,6 +125,12 @@ export function spawnNode(script: string, args: string[], opts: SpawnOptions): C
         if (got - sent < best.rtt) best = { rtt: got - sent, offset: t - (sent + got) / 2 };
       }
       return best.offset;
+    },
+    handled: async () => {
+      const id = ++counts;
+      const reply = child.waitFor('count', 5_000);
+      child.send({ type: 'count', id });
+      return (await reply).n;
     },
     stop: async (graceMs = 5_000) => {
       if (!alive) return;
