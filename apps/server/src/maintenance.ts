@@ -1,7 +1,7 @@
 import type { Config } from '@pgdispatch/core/config';
 import type { Sql } from '@pgdispatch/engine/db';
 import { jobEventsPurge } from '@pgdispatch/engine/queries/job-events';
-import { jobPurge, jobReapExpiredLeases } from '@pgdispatch/engine/queries/job-maintenance';
+import { jobPurge, jobReapExpiredLeases, jobsDeadRows, jobsVacuum } from '@pgdispatch/engine/queries/job-maintenance';
 import type { Logger } from '@pgdispatch/core/log';
 
 /** Purge runs less often than the reaper: retention is measured in hours, leases in seconds. */
@@ -16,8 +16,16 @@ const PURGE_CATCH_UP_MS = 1_000;
 const PURGE_CAP = 100_000;
 const PURGE_BATCH = 5_000;
 
-/** Overrides for tests: the purge's pacing. */
+/**
+ * How often the dead rows of `jobs` are checked against VACUUM_DEAD_ROWS. At 8,000 jobs/s a 5 s
+ * period vacuumed every ~80k dead rows (0.1–0.6 s per VACUUM) and the soak held its rate (engine
+ * job-maintenance.ts, jobsVacuum).
+ */
+const VACUUM_CHECK_MS = 5_000;
+
+/** Overrides for tests: the purge's and the vacuum check's pacing. */
 export interface MaintenanceTiming {
+  vacuumCheckMs?: number;
   /** Delay of the first purge tick (default: the interval). */
   purgeFirstMs?: number;
   purgeIntervalMs?: number;
@@ -26,7 +34,7 @@ export interface MaintenanceTiming {
 }
 
 /**
- * Lease reaper and retention purge, on every api/all pod. Both take rows with SKIP LOCKED or by
+ * Lease reaper, retention purge and the vacuum of `jobs`, on every api/all pod. Both take rows with SKIP LOCKED or by
  * id, so pods running them side by side do not conflict. Errors are logged and retried next tick.
  */
 export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log: Logger; timing?: MaintenanceTiming }): { stop(): Promise<void> } {
@@ -83,12 +91,34 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     purgeTimer.unref();
   };
   schedulePurge(deps.timing?.purgeFirstMs ?? deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS);
+  // Its own chain, not `busy`: a VACUUM of a large table takes seconds, and the reaper must not
+  // wait for it (VACUUM's lock does not conflict with the reaper's or the purge's row writes).
+  let vacuuming = Promise.resolve();
+  let vacuumTimer: NodeJS.Timeout | undefined;
+  const vacuumOnce = async () => {
+    const dead = await jobsDeadRows(sql);
+    if (dead < config.VACUUM_DEAD_ROWS) return;
+    const started = Date.now();
+    await jobsVacuum(sql);
+    log.info('vacuumed jobs', { deadRows: dead, ms: Date.now() - started });
+  };
+  const scheduleVacuum = () => {
+    if (stopped || config.VACUUM_DEAD_ROWS === 0) return;
+    vacuumTimer = setTimeout(() => {
+      vacuuming = vacuumOnce()
+        .catch((err: unknown) => log.warn('vacuum of jobs failed', { error: String(err) }))
+        .then(scheduleVacuum);
+    }, deps.timing?.vacuumCheckMs ?? VACUUM_CHECK_MS);
+    vacuumTimer.unref();
+  };
+  scheduleVacuum();
   return {
     stop: async () => {
       stopped = true;
       clearInterval(reaper);
       if (purgeTimer) clearTimeout(purgeTimer);
-      await busy;
+      if (vacuumTimer) clearTimeout(vacuumTimer);
+      await Promise.all([busy, vacuuming]);
     },
   };
 }

@@ -189,6 +189,12 @@ export const configSchema = z.object({
   RETENTION_FAILED_SECONDS: int(604_800, 0),
   /** How long job events (state changes, progress) are kept, in seconds (default 86400). */
   EVENT_RETENTION_SECONDS: int(86_400, 0),
+  /**
+   * Dead row versions in `jobs` (every claim and completion leaves one) at which the maintenance
+   * loop runs its own VACUUM of the table, checked every 5 s (default 50000; 0 = leave it to
+   * autovacuum). Claims walk the index entries of dead rows until a vacuum removes them.
+   */
+  VACUUM_DEAD_ROWS: int(50_000, 0),
   /** Interval of `: keep-alive` comments on SSE event streams, in ms (default 15000). */
   SSE_KEEPALIVE_MS: int(15_000, 100),
   /** Largest accepted job payload in bytes (default 262144). */

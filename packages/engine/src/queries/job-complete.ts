@@ -36,11 +36,11 @@ export async function jobCompleteMany(exec: Exec, params: { items: CompleteItem[
     else bad.push({ id: item.id, leaseToken: item.leaseToken, error: unstorableError('result', checked.bad), retryable: false, unstorable: checked.bad });
   }
   const rows = good.length === 0 ? [] : await pg(exec.unsafe<{ kind: string; id: number; token: string | null; woken: string[] | null }[]>(
-    `with ${fencedCtes(1, 2, 4)},
+    `with ${fencedCtes(1, 2, 4, '', { param: 3, type: 'text', as: 'result' })},
      done as (
-       update jobs j set state = 'succeeded', result = r.result::jsonb, lease_token = null,
+       update jobs j set state = 'succeeded', result = l.result::jsonb, lease_token = null,
               lease_expires_at = null, finished_at = now(), updated_at = now()
-         from locked l join unnest($1::bigint[], $2::uuid[], $3::text[]) as r(id, token, result) on r.id = l.id and r.token = l.token
+         from locked l
         where j.id = l.id
        returning j.id, l.token, j.queue, j.state
      ),

@@ -55,3 +55,15 @@ export async function insertFinishedJobs(exec: Exec, opts: { count: number; agoS
     select ${opts.queue ?? 'default'}, 'noop', 'succeeded', 1, now() - ${opts.agoSeconds} * interval '1 second'
       from generate_series(1, ${opts.count})`;
 }
+
+/** Manual VACUUMs of `jobs` so far, by pg_stat_user_tables (tests only; autovacuum's are counted apart). */
+export async function jobsManualVacuums(exec: Exec): Promise<number> {
+  const [r] = await exec<{ n: number }[]>`select vacuum_count::int as n from pg_stat_user_tables where relid = 'jobs'::regclass`;
+  return r?.n ?? 0;
+}
+
+/** Leaves `count` dead row versions in `jobs` (tests only): inserts finished jobs and deletes them. */
+export async function makeDeadJobRows(exec: Exec, opts: { count: number; queue: string }): Promise<void> {
+  await insertFinishedJobs(exec, { count: opts.count, agoSeconds: 0, queue: opts.queue });
+  await exec`delete from jobs where queue = ${opts.queue}`;
+}
