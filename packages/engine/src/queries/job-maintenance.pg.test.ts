@@ -52,6 +52,14 @@ describe('jobPurge', () => {
     expect(steps!.n).toBe(0);
   });
 
+  it('a batch takes the oldest finished jobs first, whatever order they were written in', async () => {
+    // Written newest first, so the table's physical order is the reverse of their age.
+    const byAge = new Map<number, number>();
+    for (const ago of [100_000, 200_000, 300_000, 400_000, 500_000]) byAge.set(ago, await finished('oldest-first', 'succeeded', ago));
+    expect(await jobPurge(db.sql, { retentionSeconds: 50, failedRetentionSeconds: 50, batchSize: 2 })).toBe(2);
+    expect(await remaining([...byAge.values()])).toEqual([byAge.get(100_000), byAge.get(200_000), byAge.get(300_000)]);
+  });
+
   it('a retention of 0 purges every finished job', async () => {
     const id = await finished('zero', 'succeeded', 1);
     await jobPurge(db.sql, { retentionSeconds: 0, failedRetentionSeconds: 0 });

@@ -52,6 +52,13 @@ export interface PurgeParams {
  * row's state and queue, so no index can serve it. The first is the smallest retention any job
  * can have — a constant for the statement — so it bounds a range scan of jobs_finished_idx to
  * the finished jobs old enough to possibly qualify, instead of every finished job in the table.
+ *
+ * `order by finished_at`: oldest first, and it is what makes the planner walk jobs_finished_idx.
+ * Without it, it estimated the finished rows at a fraction of a large table and chose a
+ * sequential scan that stops at the limit: 230 ms per batch of 5,000 on 1.5M rows (1.2M removed
+ * by its filter; PostgreSQL 15), against 52 ms with the index (18 of them the cascade to
+ * job_steps). In the bench's 2M soak the purge ran 135–626 ms per batch and took the time the
+ * claims needed.
  */
 export async function jobPurge(exec: Exec, params: PurgeParams): Promise<number> {
   const rows = await pg(exec.unsafe<{ id: number }[]>(
@@ -60,6 +67,7 @@ export async function jobPurge(exec: Exec, params: PurgeParams): Promise<number>
         where j.finished_at is not null
           and j.finished_at < now() - make_interval(secs => least($1::int, $2::int, coalesce((select min(retention_seconds) from queues), $1::int)))
           and j.finished_at < now() - make_interval(secs => case when j.state = 'failed' then $2::int else coalesce(q.retention_seconds, $1::int) end)
+        order by j.finished_at
         limit $3
      ) returning id`,
     [params.retentionSeconds, params.failedRetentionSeconds, params.batchSize ?? 5000] as never[],
