@@ -18,10 +18,10 @@ export interface StatementSummary {
 const CLAIM = /skip\s+locked/i;
 /**
  * Completion statements (pg_stat_statements shows literals as $n, so match on shape): pgdispatch's
- * jobCompleteMany joins unnest(…) as r(id, token, result), graphile-worker deletes from
+ * jobCompleteMany sets `result = l.result::jsonb` from its locked rows, graphile-worker deletes from
  * _private_jobs, pg-boss sets completed_on.
  */
-const COMPLETE = /as r\(id, token, result\)|delete\s+from\s+\S*_private_jobs|completed_on\s*=/i;
+const COMPLETE = /result = l\.result::jsonb|delete\s+from\s+\S*_private_jobs|completed_on\s*=/i;
 
 export async function statementSummary(target: PgTarget, dbName: string): Promise<StatementSummary | undefined> {
   if (!target.pgss) return undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closeDb, createDb } from '../db.js';
+import { closeDb, createDb, type Sql } from '../db.js';
 import { useTestDatabase } from '../testing/database.js';
 import { jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
@@ -8,16 +8,25 @@ import { jobEnqueueMany } from './job-enqueue.js';
 const db = useTestDatabase();
 
 /**
- * The update trigger caches its plan on a connection's first update (migration 0008). Plans come
- * back as notices from auto_explain (shipped with PostgreSQL, loaded for this session only).
+ * Runs `fn` on a one-connection pool whose statements' plans come back as notices from
+ * auto_explain (shipped with PostgreSQL, loaded for this session only), after `settings`.
  */
+async function withPlans(settings: string, fn: (pool: Sql, plans: string[]) => Promise<void>): Promise<void> {
+  const plans: string[] = [];
+  const pool = createDb({ url: db.url, max: 1, onNotice: (n) => plans.push(n.message) });
+  try {
+    await pool.unsafe(`load 'auto_explain'`);
+    await pool.unsafe(`set auto_explain.log_min_duration = 0; set auto_explain.log_level = 'notice'; ${settings}`);
+    await fn(pool, plans);
+  } finally {
+    await closeDb(pool);
+  }
+}
+
+/** The update trigger caches its plan on a connection's first update (migration 0008). */
 describe('job event trigger plan', () => {
   it('a batch after a one-row first update does not join the transition tables in a nested loop', async () => {
-    const plans: string[] = [];
-    const pool = createDb({ url: db.url, max: 1, onNotice: (n) => plans.push(n.message) });
-    try {
-      await pool.unsafe(`load 'auto_explain'`);
-      await pool.unsafe(`set auto_explain.log_min_duration = 0; set auto_explain.log_nested_statements = on; set auto_explain.log_level = 'notice'`);
+    await withPlans('set auto_explain.log_nested_statements = on', async (pool, plans) => {
       await jobEnqueueMany(pool, { items: Array.from({ length: 201 }, () => ({ queue: 'plan', task: 't' })) });
       // First update on this connection: one row. This is where the trigger's plan is cached.
       const [one] = await jobClaim(pool, { queues: ['plan'], limit: 1, leaseMs: 30_000 });
@@ -32,24 +41,18 @@ describe('job event trigger plan', () => {
         expect(p).toMatch(/Merge Join|Hash Join/);
         expect(p).not.toContain('Nested Loop');
       }
-    } finally {
-      await closeDb(pool);
-    }
+    });
   });
 });
 
 describe('completion plan', () => {
   it('a completion of 300 unnests its arrays once, not once per locked row, and stores each item its own result', async () => {
-    const plans: string[] = [];
-    const pool = createDb({ url: db.url, max: 1, onNotice: (n) => plans.push(n.message) });
-    try {
-      await pool.unsafe(`load 'auto_explain'`);
-      // The plan PostgreSQL 15 chose on a 1.5M-row jobs table, forced here on a small one: the
+    // The plan PostgreSQL 15 chose on a 1.5M-row jobs table, forced here on a small one: the
       // generic plan of the prepared statement (it estimates an unnest at 10 rows and the
       // materialized CTE at 1) with nested loops only. Before the fix that plan re-ran the unnest
       // of the results per locked row and compared n² pairs.
-      await pool.unsafe(`set plan_cache_mode = force_generic_plan; set enable_hashjoin = off; set enable_mergejoin = off`);
-      await pool.unsafe(`set auto_explain.log_min_duration = 0; set auto_explain.log_analyze = on; set auto_explain.log_level = 'notice'`);
+    const settings = 'set plan_cache_mode = force_generic_plan; set enable_hashjoin = off; set enable_mergejoin = off; set auto_explain.log_analyze = on';
+    await withPlans(settings, async (pool, plans) => {
       await jobEnqueueMany(pool, { items: Array.from({ length: 2_100 }, () => ({ queue: 'complete-plan', task: 't' })) });
       for (let round = 0; round < 7; round++) {
         const jobs = await jobClaim(pool, { queues: ['complete-plan'], limit: 300, leaseMs: 30_000 });
@@ -71,8 +74,6 @@ describe('completion plan', () => {
       const wrong = await db.sql`select id from jobs where queue = 'complete-plan' and state = 'succeeded' and result <> jsonb_build_object('of', id)`;
       expect(wrong).toHaveLength(0);
       expect((await db.sql`select id from jobs where queue = 'complete-plan' and state = 'succeeded'`).length).toBe(2_100);
-    } finally {
-      await closeDb(pool);
-    }
+    });
   });
 });
