@@ -171,6 +171,7 @@ describe('replay and retention', () => {
   it('purges events past retention, oldest ids first, and leaves the rest', async () => {
     const purgeDb = await createTestDatabase({ max: 2 });
     try {
+      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 0, batchSize: 15 })).toBe(0);
       await jobEnqueueMany(purgeDb.sql, { items: Array.from({ length: 30 }, () => ({ queue: 'ev-purge', task: 't' })) });
       await purgeDb.sql`update job_events set created_at = now() - interval '2 hours' where id <= (select min(id) + 19 from job_events)`;
       expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toBe(15);
