@@ -34,8 +34,9 @@ export interface MaintenanceTiming {
 }
 
 /**
- * Lease reaper, retention purge and the vacuum of `jobs`, on every api/all pod. Both take rows with SKIP LOCKED or by
- * id, so pods running them side by side do not conflict. Errors are logged and retried next tick.
+ * Lease reaper, retention purge and the vacuum of `jobs`, on every api/all pod. The reaper and the
+ * purge take rows with SKIP LOCKED or by id, and the vacuum skips a table another pod is vacuuming,
+ * so pods running them side by side do not conflict. Errors are logged and retried next tick.
  */
 export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log: Logger; timing?: MaintenanceTiming }): { stop(): Promise<void> } {
   const { sql, config, log } = deps;
