@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '@pgdispatch/core/config';
 import { silentLogger } from '@pgdispatch/core/log';
 import { useTestDatabase } from '@pgdispatch/engine/testing/database';
-import { countByState, insertFinishedJobs, jobsManualVacuums, makeDeadJobRows } from '@pgdispatch/engine/testing/factories';
+import { attachEventPartition, countByState, dropEventRangePartitions, insertEventAgo, insertFinishedJobs, jobsManualVacuums, makeDeadJobRows } from '@pgdispatch/engine/testing/factories';
+import { jobEventPartitions } from '@pgdispatch/engine/queries/job-event-partitions';
+import { jobEventsList } from '@pgdispatch/engine/queries/job-events';
 import { jobsDeadRows } from '@pgdispatch/engine/queries/job-maintenance';
 import { startMaintenance } from './maintenance.js';
 
@@ -48,6 +50,36 @@ describe('retention purge pacing', () => {
     await insertFinishedJobs(db.sql, { queue, count: 100, agoSeconds: 3_600 });
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await left(queue)).toBe(100);
+  });
+
+  it('a tick that deleted a full batch comes back after the busy delay, not the interval', async () => {
+    const queue = 'purge-busy';
+    // 6,000 ≥ one batch of 5,000 but under the cap: a steady high finish rate looks like this.
+    await insertFinishedJobs(db.sql, { queue, count: 6_000, agoSeconds: 3_600 });
+    const m = startMaintenance({ sql: db.sql, config, log: silentLogger, timing: { ...timing, purgeCap: 100_000, purgeBusyMs: 300 } });
+    stops.push(() => m.stop());
+    expect(await waitFor(async () => (await left(queue)) === 0, 20_000)).toBe(true);
+    // The interval is an hour: only the busy tick can take these.
+    await insertFinishedJobs(db.sql, { queue, count: 100, agoSeconds: 3_600 });
+    expect(await waitFor(async () => (await left(queue)) === 0, 5_000)).toBe(true);
+  });
+});
+
+describe('partitions of job_events', () => {
+  it('are made ahead at start and dropped once past EVENT_RETENTION_SECONDS, with their events', async () => {
+    await dropEventRangePartitions(db.sql);
+    const now = Math.floor(Number((await db.sql<{ now: number }[]>`select extract(epoch from now())::float8 as now`)[0]!.now));
+    const expired = await attachEventPartition(db.sql, now - 7_200, now - 3_600);
+    const id = await insertEventAgo(db.sql, { jobId: 1, queue: 'part-maint', agoSeconds: 5_000 });
+    expect((await jobEventsList(db.sql, { queue: 'part-maint' })).map((e) => e.id)).toEqual([id]);
+    // Retention 80 s: partitions of 10 s, made until one ends 20 s ahead.
+    const m = startMaintenance({ sql: db.sql, config: parseConfig({ EVENT_RETENTION_SECONDS: '80' }), log: silentLogger, timing: { purgeFirstMs: 3_600_000, partitionIntervalMs: 50 } });
+    stops.push(() => m.stop());
+    expect(await waitFor(async () => !(await jobEventPartitions(db.sql)).some((p) => p.name === expired), 10_000)).toBe(true);
+    expect(await jobEventsList(db.sql, { queue: 'part-maint' })).toEqual([]);
+    const parts = await jobEventPartitions(db.sql);
+    expect(parts.at(-1)!.to).toBeGreaterThanOrEqual(now + 20);
+    expect(parts.filter((p) => p.from >= now).every((p) => p.to - p.from === 10)).toBe(true);
   });
 });
 

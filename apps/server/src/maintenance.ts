@@ -1,5 +1,6 @@
 import type { Config } from '@pgdispatch/core/config';
 import type { Sql } from '@pgdispatch/engine/db';
+import { eventPartitionSeconds, jobEventPartitionsMaintain } from '@pgdispatch/engine/queries/job-event-partitions';
 import { jobEventsPurge } from '@pgdispatch/engine/queries/job-events';
 import { jobPurge, jobReapExpiredLeases, jobsDeadRows, jobsVacuum } from '@pgdispatch/engine/queries/job-maintenance';
 import type { Logger } from '@pgdispatch/core/log';
@@ -12,6 +13,12 @@ const PURGE_INTERVAL_MS = 60_000;
  * the bench's soak at ~3,000 jobs/s grew `jobs` 10× in 300k jobs whatever the retention.
  */
 const PURGE_CATCH_UP_MS = 1_000;
+/**
+ * A tick that deleted at least a full batch (but stopped under its cap) comes back this soon: at a
+ * steady high finish rate the 60 s interval let ~60 s of finished jobs pile up between ticks (the
+ * soak at ~7,600 jobs/s held 916k rows at its end where its 30 s retention asks for ~230k).
+ */
+const PURGE_BUSY_MS = 5_000;
 /** Most finished jobs one tick deletes (batches of PURGE_BATCH keep each delete short). */
 const PURGE_CAP = 100_000;
 const PURGE_BATCH = 5_000;
@@ -31,12 +38,16 @@ export interface MaintenanceTiming {
   purgeIntervalMs?: number;
   purgeCatchUpMs?: number;
   purgeCap?: number;
+  purgeBusyMs?: number;
+  /** Period of the job_events partition upkeep (default: half a partition's width, at most 60 s). */
+  partitionIntervalMs?: number;
 }
 
 /**
- * Lease reaper, retention purge and the vacuum of `jobs`, on every api/all pod. The reaper and the
- * purge take rows with SKIP LOCKED or by id, and the vacuum skips a table another pod is vacuuming,
- * so pods running them side by side do not conflict. Errors are logged and retried next tick.
+ * Lease reaper, retention purge, the partitions of `job_events` and the vacuum of `jobs`, on every
+ * api/all pod. The reaper and the purge take rows with SKIP LOCKED or by id, partition changes run
+ * under an advisory lock, and the vacuum skips a table another pod is vacuuming, so pods running
+ * them side by side do not conflict. Errors are logged and retried next tick.
  */
 export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log: Logger; timing?: MaintenanceTiming }): { stop(): Promise<void> } {
   const { sql, config, log } = deps;
@@ -50,8 +61,8 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     const reaped = await jobReapExpiredLeases(sql);
     if (reaped.length > 0) log.info('reaped expired leases', { count: reaped.length, ids: reaped.slice(0, 20).map((r) => r.id) });
   });
-  /** One purge tick; true when it stopped at a cap with more left to delete. */
-  const purgeOnce = async (): Promise<boolean> => {
+  /** One purge tick: the delay until the next one (soon when it had work, sooner when it stopped at a cap). */
+  const purgeOnce = async (): Promise<number> => {
     let total = 0;
     let n: number;
     let behind = false;
@@ -62,7 +73,8 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     } while (n >= batch && total < cap);
     if (n >= batch) behind = true;
     if (total > 0) log.info('purged finished jobs', { count: total });
-    // Events outnumber jobs (about three per job), hence bigger batches and a higher cap.
+    // Only the default partition's events go row by row (the range partitions are dropped whole);
+    // it is small unless partitions could not be made, hence the same pacing as before.
     let events = 0;
     do {
       n = await jobEventsPurge(sql, { retentionSeconds: config.EVENT_RETENTION_SECONDS, batchSize: 10_000 });
@@ -70,7 +82,9 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     } while (n >= 10_000 && events < 1_000_000);
     if (n >= 10_000) behind = true;
     if (events > 0) log.info('purged job events', { count: events });
-    return behind;
+    if (behind) return deps.timing?.purgeCatchUpMs ?? PURGE_CATCH_UP_MS;
+    const interval = deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS;
+    return total >= batch ? Math.min(deps.timing?.purgeBusyMs ?? PURGE_BUSY_MS, interval) : interval;
   };
   const reaper = setInterval(reap, config.REAPER_INTERVAL_MS);
   reaper.unref();
@@ -85,13 +99,29 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
         .then(purgeOnce)
         .catch((err: unknown) => {
           log.warn('maintenance failed', { error: String(err) });
-          return false;
+          return deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS;
         })
-        .then((behind) => schedulePurge(behind ? (deps.timing?.purgeCatchUpMs ?? PURGE_CATCH_UP_MS) : (deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS)));
+        .then(schedulePurge);
     }, ms);
     purgeTimer.unref();
   };
   schedulePurge(deps.timing?.purgeFirstMs ?? deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS);
+  // Partitions of job_events: made two widths ahead and checked every half width, on their own
+  // chain (a long purge tick must not let the partitions run out), first at once on start.
+  const width = eventPartitionSeconds(config.EVENT_RETENTION_SECONDS);
+  let partitioning = Promise.resolve();
+  const partitionOnce = () => {
+    partitioning = partitioning
+      .then(async () => {
+        const r = await jobEventPartitionsMaintain(sql, { retentionSeconds: config.EVENT_RETENTION_SECONDS, widthSeconds: width });
+        if (r.created.length > 0 || r.dropped.length > 0) log.info('job event partitions', { created: r.created, dropped: r.dropped });
+        if (r.skipped > 0) log.warn('job event partition change skipped: lock busy, retried next tick', { skipped: r.skipped });
+      })
+      .catch((err: unknown) => log.warn('job event partitions failed', { error: String(err) }));
+  };
+  partitionOnce();
+  const partitionTimer = setInterval(partitionOnce, deps.timing?.partitionIntervalMs ?? Math.min(PURGE_INTERVAL_MS, width * 500));
+  partitionTimer.unref();
   // Its own chain, not `busy`: a VACUUM of a large table takes seconds, and the reaper must not
   // wait for it (VACUUM's lock does not conflict with the reaper's or the purge's row writes).
   let vacuuming = Promise.resolve();
@@ -117,9 +147,10 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     stop: async () => {
       stopped = true;
       clearInterval(reaper);
+      clearInterval(partitionTimer);
       if (purgeTimer) clearTimeout(purgeTimer);
       if (vacuumTimer) clearTimeout(vacuumTimer);
-      await Promise.all([busy, vacuuming]);
+      await Promise.all([busy, vacuuming, partitioning]);
     },
   };
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { closeDb, createDb, type Sql } from './db.js';
-import { loadMigrations, migrate, migrationStatus } from './migrator.js';
+import { defaultMigrationsDir, loadMigrations, migrate, migrationStatus } from './migrator.js';
 
 const distDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
 const admin = () => createDb({ url: inject('pgAdminUrl'), max: 1 });
@@ -110,5 +110,28 @@ try {
     const rows = await sql`select version, count(*)::int as n from pgdispatch_migrations group by version order by version`;
     expect(rows).toEqual(names.map((n) => ({ version: n.slice(0, 4), n: 1 })));
     expect((await migrationStatus(sql)).current).toBe(true);
+  });
+
+  it('0009 moves the kept job events into the partitioned table: same rows, ids continue, the trigger still writes', async () => {
+    const dir = path.join(tmp, 'upto-0008');
+    const fs = await import('node:fs/promises');
+    await fs.mkdir(dir);
+    const all = await loadMigrations();
+    for (const m of all.filter((m) => m.name < '0009')) await fs.copyFile(path.join(defaultMigrationsDir(), `${m.name}.sql`), path.join(dir, `${m.name}.sql`));
+    const sql = open(await emptyDatabase());
+    await migrate(sql, { dir });
+    await sql`insert into jobs (queue, task) select 'mig', 't' from generate_series(1, 3)`;
+    await sql`insert into jobs (queue, task, state, attempt, finished_at) select 'mig', 't', 'succeeded', 1, now() from generate_series(1, 3)`;
+    const before = await sql`select id, job_id, queue, type, data, created_at from job_events order by id`;
+    expect(before).toHaveLength(6);
+    await migrate(sql);
+    const after = await sql`select id, job_id, queue, type, data, created_at from job_events order by id`;
+    expect(after).toEqual(before);
+    const [p] = await sql`select c.relkind from pg_class c where c.relname = 'job_events'`;
+    expect(p!.relkind).toBe('p');
+    await sql`insert into jobs (queue, task) values ('mig', 't')`;
+    const [last] = await sql<{ id: number; type: string }[]>`select id, type from job_events order by id desc limit 1`;
+    expect(last!.id).toBeGreaterThan(before.at(-1)!.id as number);
+    expect(last!.type).toBe('state');
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
 import type { JobEvent } from '@pgdispatch/core/events';
 import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { claimOne, insertJob } from '../testing/factories.js';
+import { claimOne, dropEventRangePartitions, insertJob } from '../testing/factories.js';
 import { jobCancel, jobGetWithProgress, jobRetry } from './job-admin.js';
 import { jobClaim } from './job-claim.js';
 import { jobComplete } from './job-complete.js';
@@ -168,9 +168,10 @@ describe('replay and retention', () => {
     await expect(jobEventsList(db.sql, { queue: 'ev-replay', afterId: -1 })).rejects.toMatchObject({ code: 'invalid_request' });
   });
 
-  it('purges events past retention, oldest ids first, and leaves the rest', async () => {
+  it('purges the default partition\'s events past retention, oldest ids first, and leaves the rest', async () => {
     const purgeDb = await createTestDatabase({ max: 2 });
     try {
+      await dropEventRangePartitions(purgeDb.sql);
       expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 0, batchSize: 15 })).toBe(0);
       await jobEnqueueMany(purgeDb.sql, { items: Array.from({ length: 30 }, () => ({ queue: 'ev-purge', task: 't' })) });
       await purgeDb.sql`update job_events set created_at = now() - interval '2 hours' where id <= (select min(id) + 19 from job_events)`;

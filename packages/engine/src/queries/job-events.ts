@@ -134,10 +134,12 @@ export async function jobEventsLatestId(exec: Exec): Promise<number> {
 }
 
 /**
- * Deletes one batch of events older than `retentionSeconds`. It looks only at the `batchSize`
- * lowest ids (a primary-key range) and deletes those past retention: ids grow with time, so the
- * oldest events come first, and a table with nothing to purge costs one short index scan instead
- * of a search through every row (no index on created_at needed). Call again while it returns
+ * Deletes one batch of events older than `retentionSeconds` from the default partition of
+ * `job_events` (migrations/0009): the rows no range partition covered. Range partitions are not
+ * purged row by row; `jobEventPartitionsMaintain` drops them whole once retention has passed.
+ * It looks only at the `batchSize` lowest ids (a primary-key range) and deletes those past
+ * retention: ids grow with time, so the oldest events come first, and a partition with nothing to
+ * purge costs one short index scan (no index on created_at needed). Call again while it returns
  * batchSize.
  *
  * The lowest ids are deleted as the closed range between the lowest and the highest of them (the
@@ -148,9 +150,9 @@ export async function jobEventsLatestId(exec: Exec): Promise<number> {
 export async function jobEventsPurge(exec: Exec, params: { retentionSeconds: number; batchSize?: number }): Promise<number> {
   const [row] = await pg(exec.unsafe<{ n: number }[]>(
     `with oldest as materialized (
-       select min(id) as lo, max(id) as hi from (select id from job_events order by id limit $2) o
+       select min(id) as lo, max(id) as hi from (select id from job_events_default order by id limit $2) o
      ), d as (
-       delete from job_events
+       delete from job_events_default
         where id >= (select lo from oldest) and id <= (select hi from oldest)
           and created_at < now() - make_interval(secs => $1::int)
        returning 1

@@ -1,6 +1,7 @@
 import type { ClaimedJob, Job, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { jobClaim } from '../queries/job-claim.js';
+import { jobEventPartitions } from '../queries/job-event-partitions.js';
 import { JOB_COLUMNS } from '../queries/rows.js';
 
 /** Inserts a job directly in any state (tests only): `insertJob(sql, { state: 'running' })`. */
@@ -66,4 +67,33 @@ export async function jobsManualVacuums(exec: Exec): Promise<number> {
 export async function makeDeadJobRows(exec: Exec, opts: { count: number; queue: string }): Promise<void> {
   await insertFinishedJobs(exec, { count: opts.count, agoSeconds: 0, queue: opts.queue });
   await exec`delete from jobs where queue = ${opts.queue}`;
+}
+
+/**
+ * Drops every range partition of `job_events` (tests only), so new events land in the default
+ * partition: the path taken when maintenance has not made partitions. Their rows go with them.
+ */
+export async function dropEventRangePartitions(exec: Exec): Promise<void> {
+  for (const p of await jobEventPartitions(exec)) await exec.unsafe(`drop table ${p.name}`);
+}
+
+/** Attaches a range partition `job_events_<from>_<to>` by hand (tests only), bounds in epoch seconds. */
+export async function attachEventPartition(exec: Exec, from: number, to: number): Promise<string> {
+  const name = `job_events_${from}_${to}`;
+  await exec.unsafe(`create table ${name} partition of job_events for values from (to_timestamp(${from})) to (to_timestamp(${to}))`);
+  return name;
+}
+
+/** Inserts an event row created `agoSeconds` ago (tests only). */
+export async function insertEventAgo(exec: Exec, opts: { jobId: number; queue: string; agoSeconds: number }): Promise<number> {
+  const [r] = await exec<{ id: number }[]>`
+    insert into job_events (job_id, queue, type, data, created_at)
+    values (${opts.jobId}, ${opts.queue}, 'progress', '{}'::jsonb, now() - ${opts.agoSeconds} * interval '1 second') returning id`;
+  return r!.id;
+}
+
+/** Which table of `job_events` holds each event id (tests only). */
+export async function eventPartitionOf(exec: Exec, ids: number[]): Promise<Map<number, string>> {
+  const rows = await exec<{ id: number; part: string }[]>`select id, tableoid::regclass::text as part from job_events where id = any(${ids})`;
+  return new Map(rows.map((r) => [r.id, r.part]));
 }
