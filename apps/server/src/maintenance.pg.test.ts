@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '@pgdispatch/core/config';
 import { silentLogger } from '@pgdispatch/core/log';
 import { useTestDatabase } from '@pgdispatch/engine/testing/database';
-import { attachEventPartition, countByState, dropEventRangePartitions, insertEventAgo, insertFinishedJobs, jobsManualVacuums, makeDeadJobRows } from '@pgdispatch/engine/testing/factories';
+import { attachEventPartition, countByState, dbEpochSeconds, dropEventRangePartitions, insertEventAgo, insertFinishedJobs, jobsManualVacuums, makeDeadJobRows } from '@pgdispatch/engine/testing/factories';
 import { jobEventPartitions } from '@pgdispatch/engine/queries/job-event-partitions';
 import { jobEventsList } from '@pgdispatch/engine/queries/job-events';
 import { jobsDeadRows } from '@pgdispatch/engine/queries/job-maintenance';
@@ -68,7 +68,7 @@ describe('retention purge pacing', () => {
 describe('partitions of job_events', () => {
   it('are made ahead at start and dropped once past EVENT_RETENTION_SECONDS, with their events', async () => {
     await dropEventRangePartitions(db.sql);
-    const now = Math.floor(Number((await db.sql<{ now: number }[]>`select extract(epoch from now())::float8 as now`)[0]!.now));
+    const now = Math.floor(await dbEpochSeconds(db.sql));
     const expired = await attachEventPartition(db.sql, now - 7_200, now - 3_600);
     const id = await insertEventAgo(db.sql, { jobId: 1, queue: 'part-maint', agoSeconds: 5_000 });
     expect((await jobEventsList(db.sql, { queue: 'part-maint' })).map((e) => e.id)).toEqual([id]);

@@ -19,6 +19,8 @@ const PURGE_CATCH_UP_MS = 1_000;
  * soak at ~7,600 jobs/s held 916k rows at its end where its 30 s retention asks for ~230k).
  */
 const PURGE_BUSY_MS = 5_000;
+/** Longest period between two runs of the job_events partition upkeep. */
+const PARTITION_CHECK_MAX_MS = 600_000;
 /** Most finished jobs one tick deletes (batches of PURGE_BATCH keep each delete short). */
 const PURGE_CAP = 100_000;
 const PURGE_BATCH = 5_000;
@@ -39,7 +41,7 @@ export interface MaintenanceTiming {
   purgeCatchUpMs?: number;
   purgeCap?: number;
   purgeBusyMs?: number;
-  /** Period of the job_events partition upkeep (default: half a partition's width, at most 60 s). */
+  /** Period of the job_events partition upkeep (default: half a partition's width, at most 10 min). */
   partitionIntervalMs?: number;
 }
 
@@ -106,8 +108,9 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     purgeTimer.unref();
   };
   schedulePurge(deps.timing?.purgeFirstMs ?? deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS);
-  // Partitions of job_events: made two widths ahead and checked every half width, on their own
-  // chain (a long purge tick must not let the partitions run out), first at once on start.
+  // Partitions of job_events: made two widths ahead and checked every half width (at most every
+  // 10 min: with the default day of retention a width is 3 h), on their own chain (a long purge
+  // tick must not let the partitions run out), first at once on start.
   const width = eventPartitionSeconds(config.EVENT_RETENTION_SECONDS);
   let partitioning = Promise.resolve();
   const partitionOnce = () => {
@@ -120,7 +123,7 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
       .catch((err: unknown) => log.warn('job event partitions failed', { error: String(err) }));
   };
   partitionOnce();
-  const partitionTimer = setInterval(partitionOnce, deps.timing?.partitionIntervalMs ?? Math.min(PURGE_INTERVAL_MS, width * 500));
+  const partitionTimer = setInterval(partitionOnce, deps.timing?.partitionIntervalMs ?? Math.min(PARTITION_CHECK_MAX_MS, width * 500));
   partitionTimer.unref();
   // Its own chain, not `busy`: a VACUUM of a large table takes seconds, and the reaper must not
   // wait for it (VACUUM's lock does not conflict with the reaper's or the purge's row writes).

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
 import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { attachEventPartition, claimOne, dropEventRangePartitions, eventPartitionOf, insertEventAgo } from '../testing/factories.js';
+import { attachEventPartition, claimOne, dbEpochSeconds as dbNow, dropEventRangePartitions, eventPartitionOf, insertEventAgo } from '../testing/factories.js';
 import { jobGetWithProgress } from './job-admin.js';
 import { jobComplete } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
@@ -17,7 +17,6 @@ afterEach(async () => {
   await db.drop();
 });
 
-const dbNow = async (sql: Sql) => Number((await sql<{ now: number }[]>`select extract(epoch from now())::float8 as now`)[0]!.now);
 const count = async (sql: Sql, table = 'job_events') => (await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from ${table}`))[0]!.n;
 
 describe('eventPartitionSeconds', () => {

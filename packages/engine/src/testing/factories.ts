@@ -84,6 +84,12 @@ export async function attachEventPartition(exec: Exec, from: number, to: number)
   return name;
 }
 
+/** The database's clock in epoch seconds (tests only). */
+export async function dbEpochSeconds(exec: Exec): Promise<number> {
+  const [r] = await exec<{ now: number }[]>`select extract(epoch from now())::float8 as now`;
+  return Number(r!.now);
+}
+
 /** Inserts an event row created `agoSeconds` ago (tests only). */
 export async function insertEventAgo(exec: Exec, opts: { jobId: number; queue: string; agoSeconds: number }): Promise<number> {
   const [r] = await exec<{ id: number }[]>`
