@@ -29,7 +29,7 @@ export function renderSoak(r: BenchResults): string | undefined {
   const c = r.soak;
   if (!c) return undefined;
   const run = c.runs[0];
-  const head = `Soak: ${c.profile}, retention ${c.retentionSeconds} s (RETENTION_SECONDS, EVENT_RETENTION_SECONDS; the purge runs every 60 s)`;
+  const head = `Soak: ${c.profile}, retention ${c.retentionSeconds} s (RETENTION_SECONDS, EVENT_RETENTION_SECONDS; jobs purged every 60 s, 5 s while busy; events by partition)`;
   if (!run) return `${head}\n${status(c) ?? 'no run'}`;
   const rows = run.parts.map((p) => [
     `${fmtInt(p.from)}–${fmtInt(p.to)}`,
@@ -43,6 +43,7 @@ export function renderSoak(r: BenchResults): string | undefined {
   ]);
   const first = run.parts[0];
   const last = run.parts.at(-1);
+  const mid = run.parts[Math.floor(run.parts.length / 2) - 1];
   const v = soakVerdict(run.parts, run.sizeFirst, run.sizeEnd); // recomputed: saved runs re-render with today's rules
   return [
     `${head}\n${fmtInt(run.offered)} jobs offered at ${fmtInt(run.offeredRate)} jobs/s = ${c.fraction} × ${fmtInt(c.maxRate)} (${c.maxSource}); ` +
@@ -52,6 +53,9 @@ export function renderSoak(r: BenchResults): string | undefined {
       `pickup p99, worst later 10% vs first: ${fmtX(v.pickupP99)} (first ${fmt1(first?.pickupP99 ?? Number.NaN)} ms)\n` +
       `jobs table + indexes (pg_total_relation_size): ${mb(run.sizeFirst)} (${fmtInt(run.rowsFirst)} rows) after the first 10%, ` +
       `${mb(run.sizeEnd)} (${fmtInt(run.rowsEnd)} rows) at the end: ${fmtX(v.size)}; database ${mb(run.dbSizeEnd)} at the end` +
+      (run.eventsSizeEnd !== undefined ? `, job_events ${mb(run.eventsSizeEnd)}` : '') +
+      // The goal's snapshot comes before retention has removed anything; the second half shows whether the size keeps growing.
+      (mid?.jobsBytes !== undefined && last?.jobsBytes !== undefined ? `\njobs table + indexes in the second half: ${mb(mid.jobsBytes)} after 50% → ${mb(last.jobsBytes)} after 100%: ${fmtX(last.jobsBytes / mid.jobsBytes)}` : '') +
       // Every finished job still in the table: the run ended before retention + a purge tick.
       (run.rowsEnd >= run.completed ? `\nnothing was purged: the run (${fmt1(run.seconds)} s) ended before retention (${c.retentionSeconds} s) plus a purge tick (60 s) had passed, so the size ratio is the table's growth, not retention at work` : ''),
   ].join('\n');

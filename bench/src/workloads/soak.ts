@@ -44,6 +44,8 @@ export interface SoakResult {
   rowsEnd: number;
   /** pg_database_size at the end (job_events and everything else included). */
   dbSizeEnd: number;
+  /** `job_events` with every partition (heap, indexes) at the end; absent in runs saved before it was measured. */
+  eventsSizeEnd?: number;
   verdict: ReturnType<typeof soakVerdict>;
   /** Set when the run was cut short, saying why. */
   note?: string;
@@ -52,6 +54,14 @@ export interface SoakResult {
 /** Bench reads of the database (never writes): sizes and row counts of pgdispatch's table. */
 async function jobsSize(db: BenchDb): Promise<number> {
   const [r] = await db.sql<{ b: number }[]>`select pg_total_relation_size('jobs')::float8 as b`;
+  return r?.b ?? Number.NaN;
+}
+
+/** job_events and its partitions (a partitioned table's own size is 0). */
+async function eventsSize(db: BenchDb): Promise<number> {
+  const [r] = await db.sql<{ b: number }[]>`
+    select (pg_total_relation_size('job_events') + coalesce((select sum(pg_total_relation_size(inhrelid)) from pg_inherits
+             where inhparent = 'job_events'::regclass), 0))::float8 as b`;
   return r?.b ?? Number.NaN;
 }
 
@@ -157,6 +167,7 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
       const completed = samples.at(-1)?.completed ?? 0;
       const sizeEnd = await jobsSize(db);
       const rowsEnd = await jobsRows(db);
+      const eventsSizeEnd = await eventsSize(db);
       const [d] = await db.sql<{ b: number }[]>`select pg_database_size(current_database())::float8 as b`;
       const pickups: { i: number; ms: number; afterAckMs: number }[] = [];
       for (const [i, sent] of sentAt) {
@@ -182,6 +193,7 @@ export async function measureSoak(ctx: BenchContext, o: SoakOptions): Promise<So
         rowsFirst,
         rowsEnd,
         dbSizeEnd: d?.b ?? Number.NaN,
+        eventsSizeEnd,
         verdict: soakVerdict(parts, sizeFirst, sizeEnd),
         ...(note ? { note } : {}),
       };
