@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Sql } from '../db.js';
 import { createTestDatabase, type TestDatabase } from '../testing/database.js';
+import { holdTransaction } from '../testing/locks.js';
 import { attachEventPartition, claimOne, dbEpochSeconds as dbNow, dropEventRangePartitions, eventPartitionOf, insertEventAgo } from '../testing/factories.js';
 import { jobGetWithProgress } from './job-admin.js';
 import { jobComplete } from './job-complete.js';
@@ -86,24 +87,14 @@ describe('jobEventPartitionsMaintain', () => {
     const old = await attachEventPartition(db.sql, now - 7_200, now - 3_600);
     await jobEventPartitionsMaintain(db.sql, { retentionSeconds: 86_400, widthSeconds: 60 });
     // A reader holding job_events (a long SSE replay, say) conflicts with the drop's ACCESS EXCLUSIVE lock.
-    const reader = db.connect(1);
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let entered!: () => void;
-    const inside = new Promise<void>((r) => (entered = r));
-    const tx = reader.begin(async (t) => {
-      await t`select count(*) from job_events`;
-      entered();
-      await held;
-    });
-    await inside;
+    const reader = await holdTransaction(db.connect(1), 'select count(*) from job_events');
     const t0 = Date.now();
     const busy = await jobEventPartitionsMaintain(db.sql, { retentionSeconds: 60, widthSeconds: 60 });
     expect(Date.now() - t0).toBeLessThan(2_000);
     expect(busy).toMatchObject({ dropped: [], skipped: 1 });
     expect((await jobEventPartitions(db.sql)).map((p) => p.name)).toContain(old);
-    release();
-    await tx;
+    reader.release();
+    await reader.done;
     expect((await jobEventPartitionsMaintain(db.sql, { retentionSeconds: 60, widthSeconds: 60 })).dropped).toEqual([old]);
   });
 

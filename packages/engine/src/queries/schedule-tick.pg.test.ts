@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CATCH_UP_MAX_TICKS, type CatchUpPolicy } from '@pgdispatch/core/schedule';
 import { useTestDatabase } from '../testing/database.js';
+import { holdTransaction } from '../testing/locks.js';
 import { scheduleCreate } from './schedule-create.js';
 import { scheduleTick } from './schedule-tick.js';
 
@@ -120,22 +121,12 @@ describe('scheduleTick: exactly once', () => {
 
   it('a schedule whose row another scheduler holds is skipped, not waited for', async () => {
     await dueSince('held', '2026-01-01T00:00:00Z', { cron: '0 0 1 1 *', catchUp: 'all' });
-    const holder = db.connect(1);
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const tx = holder.begin(async (t) => {
-      await t`select 1 from schedules where name = 'held' for update`;
-      locked();
-      await held;
-    });
-    await isLocked;
+    const holder = await holdTransaction(db.connect(1), "select 1 from schedules where name = 'held' for update");
     const other = db.connect(1);
     const r = await scheduleTick(other, { graceMs: 0, exclude: ['contended'] });
     expect(r?.schedule).not.toBe('held');
-    release();
-    await tx;
+    holder.release();
+    await holder.done;
     expect((await scheduleTick(other, { graceMs: 0 }))?.schedule).toBe('held');
   });
 
