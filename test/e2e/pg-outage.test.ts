@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '@pgdispatch/core/config';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '@pgdispatch/engine/embedded';
+import { untilDatabaseQuiet } from '@pgdispatch/engine/testing/locks';
 import { silentLogger } from '@pgdispatch/core/log';
 import { startServer, type RunningServer } from '@pgdispatch/server/serve';
 import { waitFor } from '../helpers/processes.js';
@@ -52,6 +53,11 @@ describe('database outage', () => {
     expect(first.status).toBe(201);
     const { job } = (await first.json()) as { job: { id: number } };
 
+    // The stop comes once the server's start-up maintenance (the job_events partitions) is over: the
+    // server runs in this process, and a postgres.js 3.4.9 defect (docs/reliability.md, "Known
+    // defect") can throw an uncaught error from a write in flight as its connection drops. The
+    // outage below still hits the long-poll, the enqueues and the readiness checks.
+    await untilDatabaseQuiet(pg.url);
     await pg.stop();
     // Requests during the outage, each timed: a quick 503, not a hang.
     const timings: number[] = [];
