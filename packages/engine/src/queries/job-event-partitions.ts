@@ -23,7 +23,8 @@ const START_MARGIN_SECONDS = 2;
 
 /**
  * Width of one partition for a retention: an eighth of it (kept between 5 s and one day), so
- * about nine partitions exist at a time and an event is kept at most ~1/8 longer than asked.
+ * about nine partitions exist at a time. An event is kept at least the retention and at most one
+ * width longer, plus the time until the next upkeep run (half a width in the api): ~1.19× the retention.
  */
 export function eventPartitionSeconds(retentionSeconds: number): number {
   return Math.min(86_400, Math.max(5, Math.ceil(retentionSeconds / 8)));
