@@ -55,6 +55,7 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
   const { sql, config, log } = deps;
   const cap = deps.timing?.purgeCap ?? PURGE_CAP;
   const batch = Math.min(PURGE_BATCH, cap);
+  const purgeInterval = deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS;
   let busy = Promise.resolve();
   const tick = (fn: () => Promise<void>) => () => {
     busy = busy.then(fn).catch((err: unknown) => log.warn('maintenance failed', { error: String(err) }));
@@ -85,8 +86,7 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     if (n >= 10_000) behind = true;
     if (events > 0) log.info('purged job events', { count: events });
     if (behind) return deps.timing?.purgeCatchUpMs ?? PURGE_CATCH_UP_MS;
-    const interval = deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS;
-    return total >= batch ? Math.min(deps.timing?.purgeBusyMs ?? PURGE_BUSY_MS, interval) : interval;
+    return total >= batch ? Math.min(deps.timing?.purgeBusyMs ?? PURGE_BUSY_MS, purgeInterval) : purgeInterval;
   };
   const reaper = setInterval(reap, config.REAPER_INTERVAL_MS);
   reaper.unref();
@@ -101,13 +101,13 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
         .then(purgeOnce)
         .catch((err: unknown) => {
           log.warn('maintenance failed', { error: String(err) });
-          return deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS;
+          return purgeInterval;
         })
         .then(schedulePurge);
     }, ms);
     purgeTimer.unref();
   };
-  schedulePurge(deps.timing?.purgeFirstMs ?? deps.timing?.purgeIntervalMs ?? PURGE_INTERVAL_MS);
+  schedulePurge(deps.timing?.purgeFirstMs ?? purgeInterval);
   // Partitions of job_events: made two widths ahead and checked every half width (at most every
   // 10 min: with the default day of retention a width is 3 h), on their own chain (a long purge
   // tick must not let the partitions run out), first at once on start.

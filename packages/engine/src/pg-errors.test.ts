@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
-import { pg, toDispatchError } from './pg-errors.js';
+import { isLockTimeout, pg, toDispatchError } from './pg-errors.js';
 
 const pgErr = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
 
@@ -38,5 +38,18 @@ describe('toDispatchError', () => {
   it('pg() rethrows as DispatchError and passes values through', async () => {
     expect(await pg(Promise.resolve(5))).toBe(5);
     await expect(pg(Promise.reject(pgErr('23505')))).rejects.toMatchObject({ code: 'conflict' });
+  });
+});
+
+describe('isLockTimeout', () => {
+  it('recognises 55P03, raw or wrapped by pg(), and nothing else', async () => {
+    const raw = Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' });
+    expect(isLockTimeout(raw)).toBe(true);
+    const wrapped = await pg(Promise.reject(raw)).catch((e: unknown) => e);
+    expect(wrapped).toBeInstanceOf(DispatchError);
+    expect(isLockTimeout(wrapped)).toBe(true);
+    expect(isLockTimeout(Object.assign(new Error('timeout'), { code: '57014' }))).toBe(false);
+    expect(isLockTimeout(new DispatchError('internal', 'x'))).toBe(false);
+    expect(isLockTimeout(null)).toBe(false);
   });
 });

@@ -27,6 +27,15 @@ export function toDispatchError(err: unknown): DispatchError {
   return new DispatchError('internal', 'internal database error', { cause: err });
 }
 
+/**
+ * Whether `err` (a Postgres error, or the DispatchError `pg()` made of one) is 55P03: a statement
+ * gave up waiting for a lock after its `lock_timeout`.
+ */
+export function isLockTimeout(err: unknown): boolean {
+  const raw = err instanceof DispatchError ? err.cause : err;
+  return typeof raw === 'object' && raw !== null && 'code' in raw && (raw as { code: unknown }).code === '55P03';
+}
+
 /** Awaits `p`, turning any Postgres error into a DispatchError. */
 export async function pg<T>(p: Promise<T> | PromiseLike<T>): Promise<T> {
   try {

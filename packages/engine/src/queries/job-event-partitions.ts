@@ -1,5 +1,5 @@
 import { inTx, type Exec, type Sql } from '../db.js';
-import { pg } from '../pg-errors.js';
+import { isLockTimeout, pg } from '../pg-errors.js';
 
 /**
  * Range partitions of `job_events` (migrations/0009): `job_events_<from>_<to>`, bounds in epoch
@@ -28,6 +28,11 @@ const START_MARGIN_SECONDS = 2;
  */
 export function eventPartitionSeconds(retentionSeconds: number): number {
   return Math.min(86_400, Math.max(5, Math.ceil(retentionSeconds / 8)));
+}
+
+/** The name of the range partition for [from, to), epoch seconds (0 = MINVALUE). */
+export function eventPartitionName(from: number, to: number): string {
+  return `job_events_${from}_${to}`;
 }
 
 export interface EventPartition {
@@ -79,7 +84,7 @@ export async function jobEventPartitionsMaintain(sql: Sql, params: { retentionSe
       const last = (await jobEventPartitions(tx)).at(-1);
       if (last && last.to >= now + 2 * width) return null;
       const from = Math.max(last?.to ?? 0, Math.ceil(now) + START_MARGIN_SECONDS);
-      const name = `job_events_${from}_${from + width}`;
+      const name = eventPartitionName(from, from + width);
       // Plain table first, then ATTACH (see above); the attach builds its indexes and primary key.
       await tx.unsafe(`create table ${name} (like job_events including defaults)`);
       await tx.unsafe(`alter table job_events attach partition ${name} for values from (to_timestamp(${from})) to (to_timestamp(${from + width}))`);
@@ -120,11 +125,8 @@ async function change(sql: Sql, out: PartitionMaintenance, fn: (tx: Exec) => Pro
       return fn(tx);
     }));
   } catch (err) {
-    const code = (err as { cause?: { code?: string } }).cause?.code;
-    if (code === '55P03') {
-      out.skipped += 1;
-      return null;
-    }
-    throw err;
+    if (!isLockTimeout(err)) throw err;
+    out.skipped += 1;
+    return null;
   }
 }

@@ -1,7 +1,7 @@
 import type { ClaimedJob, Job, JobState } from '@pgdispatch/core/types';
 import type { Exec } from '../db.js';
 import { jobClaim } from '../queries/job-claim.js';
-import { jobEventPartitions } from '../queries/job-event-partitions.js';
+import { eventPartitionName, jobEventPartitions } from '../queries/job-event-partitions.js';
 import { JOB_COLUMNS } from '../queries/rows.js';
 
 /** Inserts a job directly in any state (tests only): `insertJob(sql, { state: 'running' })`. */
@@ -79,7 +79,7 @@ export async function dropEventRangePartitions(exec: Exec): Promise<void> {
 
 /** Attaches a range partition `job_events_<from>_<to>` by hand (tests only), bounds in epoch seconds. */
 export async function attachEventPartition(exec: Exec, from: number, to: number): Promise<string> {
-  const name = `job_events_${from}_${to}`;
+  const name = eventPartitionName(from, to);
   await exec.unsafe(`create table ${name} partition of job_events for values from (to_timestamp(${from})) to (to_timestamp(${to}))`);
   return name;
 }
