@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgDispatchClient } from '@pgdispatch/client/client';
 import type { WireJobEvent } from '@pgdispatch/client/events';
 import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { storedEvents } from '@pgdispatch/engine/testing/factories';
 import { startPgProxy, type PgProxy } from '../helpers/pg-proxy.js';
 import { CLI, spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers/processes.js';
 
@@ -50,9 +51,7 @@ async function collect(it: AsyncIterable<WireJobEvent>, until?: (events: WireJob
   return out;
 }
 const stateOf = (e: WireJobEvent) => (e.type === 'state' ? (e.data as { state: string }).state : e.type);
-const storedIds = async (where: { jobId?: number; queue?: string }) =>
-  (await db.sql<{ id: number }[]>`select id from job_events where (${where.jobId ?? null}::bigint is null or job_id = ${where.jobId ?? null})
-     and (${where.queue ?? null}::text is null or queue = ${where.queue ?? null}) order by id`).map((r) => r.id);
+const storedIds = async (where: { jobId?: number; queue?: string }) => (await storedEvents(db.sql, where)).map((e) => e.id);
 
 describe('job event streams across api processes', () => {
   it('streams a job run by a worker on api A from api B: states and progress in order, then ends', async () => {

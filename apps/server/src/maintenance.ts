@@ -80,9 +80,10 @@ export function startMaintenance(deps: { sql: Sql; config: Readonly<Config>; log
     // it is small unless partitions could not be made, hence the same pacing as before.
     let events = 0;
     do {
-      n = await jobEventsPurge(sql, { retentionSeconds: config.EVENT_RETENTION_SECONDS, batchSize: 10_000 });
-      events += n;
-    } while (n >= 10_000 && events < 1_000_000);
+      const purged = await jobEventsPurge(sql, { retentionSeconds: config.EVENT_RETENTION_SECONDS, batchSize: 10_000 });
+      n = purged.rows;
+      events += purged.events;
+    } while (n >= 10_000 && events < 1_000_000); // rows per batch, events per tick
     if (n >= 10_000) behind = true;
     if (events > 0) log.info('purged job events', { count: events });
     if (behind) return deps.timing?.purgeCatchUpMs ?? PURGE_CATCH_UP_MS;

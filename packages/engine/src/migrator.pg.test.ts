@@ -8,6 +8,7 @@ import { inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { closeDb, createDb, type Sql } from './db.js';
 import { defaultMigrationsDir, loadMigrations, migrate, migrationStatus } from './migrator.js';
+import { jobEventsList } from './queries/job-events.js';
 
 const distDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
 const admin = () => createDb({ url: inject('pgAdminUrl'), max: 1 });
@@ -133,5 +134,26 @@ try {
     const [last] = await sql<{ id: number; type: string }[]>`select id, type from job_events order by id desc limit 1`;
     expect(last!.id).toBeGreaterThan(before.at(-1)!.id as number);
     expect(last!.type).toBe('state');
+  });
+
+  it('0010 keeps the one-event rows and their ids; later statements write rows whose events all follow them', async () => {
+    const dir = path.join(tmp, 'upto-0009');
+    const fs = await import('node:fs/promises');
+    await fs.mkdir(dir);
+    for (const m of (await loadMigrations()).filter((m) => m.name < '0010')) await fs.copyFile(path.join(defaultMigrationsDir(), `${m.name}.sql`), path.join(dir, `${m.name}.sql`));
+    const sql = open(await emptyDatabase());
+    await migrate(sql, { dir });
+    await sql`insert into jobs (queue, task) select 'mig', 't' from generate_series(1, 3)`;
+    const before = await sql<{ id: number; jobId: number; data: unknown }[]>`select id, job_id as "jobId", data from job_events order by id`;
+    expect(before.map((e) => e.id)).toEqual([1, 2, 3]);
+    await migrate(sql);
+    expect((await jobEventsList(sql, { allQueues: true })).map(({ id, jobId, data }) => ({ id, jobId, data }))).toEqual([...before]);
+    const more = await sql<{ id: number }[]>`insert into jobs (queue, task) select 'mig', 't' from generate_series(1, 3) returning id`;
+    const after = await jobEventsList(sql, { allQueues: true, afterId: 3 });
+    expect(after.map((e) => e.jobId)).toEqual(more.map((r) => r.id));
+    expect(after.map((e) => e.id)).toEqual([0, 1, 2].map((k) => after[0]!.id + k));
+    expect(after[0]!.id).toBeGreaterThan(3);
+    const [row] = await sql<{ n: number }[]>`select count(*)::int as n from job_events where job_ids is not null`;
+    expect(row!.n).toBe(1);
   });
 });

@@ -117,7 +117,7 @@ describe('jobEventPartitionsMaintain', () => {
     const [{ job }] = (await jobEnqueueMany(db.sql, { items: [{ queue: 'part-default', task: 't' }] })) as [{ job: { id: number } }];
     const oldId = await insertEventAgo(db.sql, { jobId: job.id, queue: 'part-default', agoSeconds: 7_200 });
     expect(await count(db.sql, 'job_events_default')).toBe(2);
-    expect(await jobEventsPurge(db.sql, { retentionSeconds: 3_600 })).toBe(1);
+    expect(await jobEventsPurge(db.sql, { retentionSeconds: 3_600 })).toEqual({ rows: 1, events: 1 });
     const left = (await jobEventsList(db.sql, { jobId: job.id })).map((e) => e.id);
     expect(left).toHaveLength(1);
     expect(left).not.toContain(oldId);

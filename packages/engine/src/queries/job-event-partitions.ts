@@ -86,7 +86,7 @@ export async function jobEventPartitionsMaintain(sql: Sql, params: { retentionSe
       const from = Math.max(last?.to ?? 0, Math.ceil(now) + START_MARGIN_SECONDS);
       const name = eventPartitionName(from, from + width);
       // Plain table first, then ATTACH (see above); the attach builds its indexes and primary key.
-      await tx.unsafe(`create table ${name} (like job_events including defaults)`);
+      await tx.unsafe(`create table ${name} (like job_events including defaults including constraints)`);
       await tx.unsafe(`alter table job_events attach partition ${name} for values from (to_timestamp(${from})) to (to_timestamp(${from + width}))`);
       return name;
     });

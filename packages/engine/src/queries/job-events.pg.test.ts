@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchError } from '@pgdispatch/core/errors';
 import type { JobEvent } from '@pgdispatch/core/events';
 import { createTestDatabase, type TestDatabase } from '../testing/database.js';
-import { claimOne, dropEventRangePartitions, insertJob } from '../testing/factories.js';
+import { claimOne, dropEventRangePartitions, insertJob, storedEvents } from '../testing/factories.js';
 import { jobCancel, jobGetWithProgress, jobRetry } from './job-admin.js';
 import { jobClaim } from './job-claim.js';
 import { jobComplete } from './job-complete.js';
-import { jobEnqueueMany } from './job-enqueue.js';
+import { jobEnqueue, jobEnqueueMany } from './job-enqueue.js';
 import { EVENTS_CHANNEL, MAX_EVENT_BYTES, jobEventsFetch, jobEventsList, jobEventsPurge, jobProgress, parseEventNotification } from './job-events.js';
 import { jobFail } from './job-fail.js';
 import { jobHeartbeatMany } from './job-heartbeat.js';
@@ -172,13 +172,19 @@ describe('replay and retention', () => {
     const purgeDb = await createTestDatabase({ max: 2 });
     try {
       await dropEventRangePartitions(purgeDb.sql);
-      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 0, batchSize: 15 })).toBe(0);
-      await jobEnqueueMany(purgeDb.sql, { items: Array.from({ length: 30 }, () => ({ queue: 'ev-purge', task: 't' })) });
-      await purgeDb.sql`update job_events set created_at = now() - interval '2 hours' where id <= (select min(id) + 19 from job_events)`;
-      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toBe(15);
-      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toBe(5);
-      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toBe(0);
-      expect((await purgeDb.sql<{ n: number }[]>`select count(*)::int as n from job_events`)[0]!.n).toBe(10);
+      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 0, batchSize: 15 })).toEqual({ rows: 0, events: 0 });
+      // 30 one-event rows (single enqueues), then one row holding a batch's 40 events.
+      for (let i = 0; i < 30; i++) await jobEnqueue(purgeDb.sql, { queue: 'ev-purge', task: 't' });
+      await jobEnqueueMany(purgeDb.sql, { items: Array.from({ length: 40 }, () => ({ queue: 'ev-purge', task: 't' })) });
+      const ids = (await purgeDb.sql<{ id: number }[]>`select id from job_events order by id`).map((r) => r.id);
+      expect(ids).toHaveLength(31);
+      await purgeDb.sql`update job_events set created_at = now() - interval '2 hours' where id <= ${ids[19]!} or id = ${ids[30]!}`;
+      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toEqual({ rows: 15, events: 15 });
+      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toEqual({ rows: 5, events: 5 });
+      // The next 15 lowest ids are 10 kept rows, then the batch row past retention: purged with its 40 events.
+      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toEqual({ rows: 1, events: 40 });
+      expect(await jobEventsPurge(purgeDb.sql, { retentionSeconds: 3600, batchSize: 15 })).toEqual({ rows: 0, events: 0 });
+      expect((await storedEvents(purgeDb.sql)).map((e) => e.id)).toEqual(ids.slice(20, 30));
     } finally {
       await purgeDb.drop();
     }

@@ -98,8 +98,21 @@ export async function insertEventAgo(exec: Exec, opts: { jobId: number; queue: s
   return r!.id;
 }
 
+/**
+ * Every stored event, read from the raw rows of `job_events` and expanded here in JS (tests only):
+ * an oracle for the engine's readers, which expand in SQL. A row holds one event (`job_id`) or a
+ * statement's events (`job_ids`, event `id + k`), migrations/0010.
+ */
+export async function storedEvents(exec: Exec, where: { jobId?: number; queue?: string } = {}): Promise<{ id: number; jobId: number; queue: string; type: string; part: string }[]> {
+  const rows = await exec<{ id: number; jobId: number | null; jobIds: number[] | null; queue: string; type: string; part: string }[]>`
+    select id, job_id as "jobId", job_ids as "jobIds", queue, type, tableoid::regclass::text as part from job_events
+     where ${where.queue ?? null}::text is null or queue = ${where.queue ?? null}`;
+  const out = rows.flatMap((r) => (r.jobIds ?? [r.jobId!]).map((jobId, k) => ({ id: Number(r.id) + k, jobId: Number(jobId), queue: r.queue, type: r.type, part: r.part })));
+  return out.filter((e) => where.jobId === undefined || e.jobId === where.jobId).sort((a, b) => a.id - b.id);
+}
+
 /** Which table of `job_events` holds each event id (tests only). */
 export async function eventPartitionOf(exec: Exec, ids: number[]): Promise<Map<number, string>> {
-  const rows = await exec<{ id: number; part: string }[]>`select id, tableoid::regclass::text as part from job_events where id = any(${ids})`;
-  return new Map(rows.map((r) => [r.id, r.part]));
+  const wanted = new Set(ids);
+  return new Map((await storedEvents(exec)).filter((e) => wanted.has(e.id)).map((e) => [e.id, e.part]));
 }
