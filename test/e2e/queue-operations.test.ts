@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '@pgdispatch/engine/testing/database';
+import { storedEvents } from '@pgdispatch/engine/testing/factories';
 import { spawnServer, TASKS, waitFor, type ServerProcess } from '../helpers/processes.js';
 
 // Two real `all` processes (api + dispatcher + executor each) on one database: the rate limit
@@ -45,8 +46,7 @@ describe('rate limit across two api processes', () => {
     // t0: the first claim's transaction start (at or before the first claim). Then each handler's
     // start (after its claim): the k-th earliest start is no earlier than the k-th claim, so a
     // bound that holds for these times holds for the claims.
-    const [{ t0 }] = await db.sql<{ t0: number }[]>`
-      select extract(epoch from min(created_at))::float8 * 1000 as t0 from job_events where queue = 'rl' and type = 'state' and data->>'state' = 'running'`;
+    const t0 = Math.min(...(await storedEvents(db.sql, { queue: 'rl' })).filter((e) => (e.data as { state?: string }).state === 'running').map((e) => e.createdAt.getTime()));
     const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => l.split(' '));
     expect(lines).toHaveLength(JOBS);
     const starts = lines.map((l) => Number(l[2])).sort((a, b) => a - b);
@@ -81,8 +81,7 @@ describe('dead letters, redrive, bulk operations and unique keys over HTTP', () 
     expect(await call(1, 'POST', '/v1/queues/dlx-dead/redrive')).toEqual({ status: 200, body: { count: 1 } });
     // It ran again in dlx (attempts counted afresh) and, failing again, is back among the dead letters.
     await waitFor(async () => {
-      const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from job_events where job_id = ${id} and data->>'state' = 'running'`;
-      return row!.n === 2;
+      return (await storedEvents(db.sql, { jobId: id })).filter((e) => (e.data as { state?: string }).state === 'running').length === 2;
     }, { what: 'the redriven job to run again' });
     expect((await call(1, 'POST', '/v1/queues/no-such/redrive')).status).toBe(404);
     expect((await call(1, 'POST', '/v1/queues/dlx-dead/redrive', { limit: 0 })).status).toBe(400);

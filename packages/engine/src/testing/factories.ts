@@ -103,12 +103,25 @@ export async function insertEventAgo(exec: Exec, opts: { jobId: number; queue: s
  * an oracle for the engine's readers, which expand in SQL. A row holds one event (`job_id`) or a
  * statement's events (`job_ids`, event `id + k`), migrations/0010.
  */
-export async function storedEvents(exec: Exec, where: { jobId?: number; queue?: string } = {}): Promise<{ id: number; jobId: number; queue: string; type: string; part: string }[]> {
-  const rows = await exec<{ id: number; jobId: number | null; jobIds: number[] | null; queue: string; type: string; part: string }[]>`
-    select id, job_id as "jobId", job_ids as "jobIds", queue, type, tableoid::regclass::text as part from job_events
+export async function storedEvents(exec: Exec, where: { jobId?: number; queue?: string } = {}): Promise<StoredEvent[]> {
+  const rows = await exec<{ id: number; jobId: number | null; jobIds: number[] | null; data: unknown; datas: unknown[] | null; queue: string; type: string; createdAt: Date; part: string }[]>`
+    select id, job_id as "jobId", job_ids as "jobIds", data, datas, queue, type, created_at as "createdAt", tableoid::regclass::text as part from job_events
      where ${where.queue ?? null}::text is null or queue = ${where.queue ?? null}`;
-  const out = rows.flatMap((r) => (r.jobIds ?? [r.jobId!]).map((jobId, k) => ({ id: Number(r.id) + k, jobId: Number(jobId), queue: r.queue, type: r.type, part: r.part })));
+  const out = rows.flatMap((r) => (r.jobIds ?? [r.jobId!]).map((jobId, k) => ({
+    id: Number(r.id) + k, jobId: Number(jobId), queue: r.queue, type: r.type, data: r.datas ? r.datas[k] : r.data, createdAt: r.createdAt, part: r.part,
+  })));
   return out.filter((e) => where.jobId === undefined || e.jobId === where.jobId).sort((a, b) => a.id - b.id);
+}
+
+export interface StoredEvent {
+  id: number;
+  jobId: number;
+  queue: string;
+  type: string;
+  data: unknown;
+  createdAt: Date;
+  /** The partition that holds it. */
+  part: string;
 }
 
 /** Which table of `job_events` holds each event id (tests only). */
