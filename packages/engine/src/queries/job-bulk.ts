@@ -37,7 +37,12 @@ const CHANGE: Record<BulkOperation, string> = {
                  cancel_requested = j.state = 'running',
                  finished_at = case when j.state = 'running' then null else now() end, updated_at = now()
             from picked where j.id = picked.id returning j.queue, j.state`,
-  delete: `delete from jobs j using picked where j.id = picked.id returning j.queue, j.state`,
+  delete: `delete from jobs j using picked where j.id = picked.id returning j.id, j.queue, j.state`,
+};
+
+/** Statements that run beside CHANGE[op]: a deleted job's steps go with it (job_steps has no foreign key, migrations/0011). */
+const ALSO: Partial<Record<BulkOperation, string>> = {
+  delete: `, steps as (delete from job_steps s using changed where s.job_id = changed.id)`,
 };
 
 /**
@@ -75,7 +80,7 @@ export async function jobBulk(exec: Exec, params: { op: BulkOperation } & BulkFi
           and ($4::timestamptz is null or j.created_at < $4) and ($5::timestamptz is null or j.created_at > $5) ${extra}
         order by j.id limit $6
           for update skip locked
-     ), changed as (${CHANGE[op]}),
+     ), changed as (${CHANGE[op]})${ALSO[op] ?? ''},
      notified as (select count(pg_notify('pgdispatch_jobs', q.queue)) as n from (select distinct queue from changed where state = 'queued') q)
      select count(*)::int as count from changed cross join notified`,
     [states, params.queue ?? null, params.task ?? null, params.createdBefore?.toISOString() ?? null, params.createdAfter?.toISOString() ?? null, limit] as never[],

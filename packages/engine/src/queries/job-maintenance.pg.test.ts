@@ -39,10 +39,11 @@ describe('jobPurge', () => {
     expect(await remaining(all)).toEqual([shortNew, longOld, defaultNew, failedNew, queued, running].sort((a, b) => a - b));
   });
 
-  it('deletes in batches of batchSize and cascades to steps', async () => {
+  it('deletes in batches of batchSize, each job with its steps, and leaves the steps of kept jobs', async () => {
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) ids.push(await finished('batched', 'succeeded', 1_000));
-    await db.sql`insert into job_steps (job_id, name, result, attempt) select id, 's', '1', 1 from jobs where id = any(${ids}::bigint[])`;
+    const kept = await finished('batched', 'succeeded', 10);
+    await db.sql`insert into job_steps (job_id, name, result, attempt) select id, s, '1', 1 from jobs, unnest(array['a', 'b']) s where id = any(${[...ids, kept]}::bigint[])`;
     expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(2);
     expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(2);
     expect(await jobPurge(db.sql, { retentionSeconds: 100, failedRetentionSeconds: 100, batchSize: 2 })).toBe(1);
@@ -50,6 +51,7 @@ describe('jobPurge', () => {
     expect(await remaining(ids)).toEqual([]);
     const [steps] = await db.sql`select count(*)::int as n from job_steps where job_id = any(${ids}::bigint[])`;
     expect(steps!.n).toBe(0);
+    expect((await db.sql`select name from job_steps where job_id = ${kept} order by name`).map((r) => r.name)).toEqual(['a', 'b']);
   });
 
   it('a batch takes the oldest finished jobs first, whatever order they were written in', async () => {

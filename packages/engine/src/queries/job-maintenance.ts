@@ -45,7 +45,8 @@ export interface PurgeParams {
 
 /**
  * Deletes one batch of finished jobs past their retention (the queue's retention_seconds when
- * set). Returns how many rows went; call again while it returns batchSize. Steps cascade.
+ * set), with their steps (the same statement: job_steps has no foreign key, migrations/0011).
+ * Returns how many jobs went; call again while it returns batchSize.
  *
  * Two conditions on finished_at: the second is the rule (per row: failed jobs keep
  * failedRetentionSeconds, others their queue's retention or the default), but it depends on the
@@ -56,23 +57,27 @@ export interface PurgeParams {
  * `order by finished_at`: oldest first, and it is what makes the planner walk jobs_finished_idx.
  * Without it, it estimated the finished rows at a fraction of a large table and chose a
  * sequential scan that stops at the limit: 230 ms per batch of 5,000 on 1.5M rows (1.2M removed
- * by its filter; PostgreSQL 15), against 52 ms with the index (18 of them the cascade to
- * job_steps). In the bench's 2M soak the purge ran 135–626 ms per batch and took the time the
+ * by its filter; PostgreSQL 15), against 52 ms with the index (18 of them the foreign key's cascade
+ * to job_steps, before 0011). In the bench's 2M soak the purge ran 135–626 ms per batch and took the time the
  * claims needed.
  */
 export async function jobPurge(exec: Exec, params: PurgeParams): Promise<number> {
-  const rows = await pg(exec.unsafe<{ id: number }[]>(
-    `delete from jobs where id in (
-       select j.id from jobs j left join queues q on q.name = j.queue
-        where j.finished_at is not null
-          and j.finished_at < now() - make_interval(secs => least($1::int, $2::int, coalesce((select min(retention_seconds) from queues), $1::int)))
-          and j.finished_at < now() - make_interval(secs => case when j.state = 'failed' then $2::int else coalesce(q.retention_seconds, $1::int) end)
-        order by j.finished_at
-        limit $3
-     ) returning id`,
+  const rows = await pg(exec.unsafe<{ n: number }[]>(
+    `with gone as (
+       delete from jobs where id in (
+         select j.id from jobs j left join queues q on q.name = j.queue
+          where j.finished_at is not null
+            and j.finished_at < now() - make_interval(secs => least($1::int, $2::int, coalesce((select min(retention_seconds) from queues), $1::int)))
+            and j.finished_at < now() - make_interval(secs => case when j.state = 'failed' then $2::int else coalesce(q.retention_seconds, $1::int) end)
+          order by j.finished_at
+          limit $3
+       ) returning id
+     ), steps as (
+       delete from job_steps s using gone where s.job_id = gone.id
+     ) select count(*)::int as n from gone`,
     [params.retentionSeconds, params.failedRetentionSeconds, params.batchSize ?? 5000] as never[],
   ));
-  return rows.length;
+  return rows[0]?.n ?? 0;
 }
 
 /**

@@ -4,6 +4,7 @@ import { useTestDatabase } from '../testing/database.js';
 import { insertJob, claimOne as claimJob } from '../testing/factories.js';
 import { jobComplete } from './job-complete.js';
 import { jobFail } from './job-fail.js';
+import { jobPurge } from './job-maintenance.js';
 import { jobStepSave, jobStepsLoad } from './job-steps.js';
 
 const db = useTestDatabase();
@@ -54,6 +55,28 @@ describe('job steps', () => {
     await jobComplete(db.sql, { id: c.id, leaseToken: c.leaseToken });
     await expect(jobStepSave(db.sql, { id: c.id, leaseToken: c.leaseToken, name: 'late', result: 1 })).rejects.toMatchObject({ code: 'lease_lost' });
     expect(await jobStepsLoad(db.sql, { id: c.id })).toEqual({});
+  });
+
+  it('without a foreign key no step outlives its job: steps saved while it ran, the last one holding up its completion, go with the purge; a save after it stores nothing', async () => {
+    await insertJob(db.sql, { queue: 'steps-gone' });
+    const c = await claimOne('steps-gone');
+    await jobStepSave(db.sql, { id: c.id, leaseToken: c.leaseToken, name: 'kept', result: 1 });
+    // A save holds the running row (for share) until it commits: a completion and the purge after it wait for it.
+    let release!: () => void;
+    const saving = db.sql.begin(async (tx) => {
+      await jobStepSave(tx, { id: c.id, leaseToken: c.leaseToken, name: 'late', result: 2 });
+      await new Promise<void>((r) => (release = r));
+    });
+    while (!release) await new Promise((r) => setTimeout(r, 5));
+    const completing = jobComplete(db.connect(1), { id: c.id, leaseToken: c.leaseToken });
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await saving;
+    await completing;
+    await db.sql`update jobs set finished_at = now() - interval '1 hour' where id = ${c.id}`;
+    expect(await jobPurge(db.sql, { retentionSeconds: 60, failedRetentionSeconds: 60 })).toBeGreaterThanOrEqual(1);
+    await expect(jobStepSave(db.sql, { id: c.id, leaseToken: c.leaseToken, name: 'after', result: 3 })).rejects.toMatchObject({ code: 'lease_lost' });
+    expect((await db.sql`select name from job_steps where job_id = ${c.id}`).length).toBe(0);
   });
 
   it('loading the steps of a job without any is an empty record', async () => {

@@ -68,8 +68,12 @@ describe('bulk operations by filter', () => {
     expect(await jobBulk(db.sql, { op: 'cancel', queue: 'bulk' })).toEqual({ count: 5 }); // 4 waiting + 1 running (requested)
     expect(await states('bulk')).toEqual(['cancelled:4', 'failed:1', 'running:1']);
     expect(await jobBulk(db.sql, { op: 'cancel', queue: 'bulk' })).toEqual({ count: 0 }); // already requested
+    // Deleted jobs take their steps with them; the steps of the jobs left stay.
+    await db.sql`insert into job_steps (job_id, name, result, attempt) select id, 's', '1', 1 from jobs where queue = 'bulk'`;
     expect(await jobBulk(db.sql, { op: 'delete', queue: 'bulk', state: 'cancelled' })).toEqual({ count: 4 });
     expect(await states('bulk')).toEqual(['failed:1', 'running:1']);
+    const stepsOf = await db.sql<{ state: string }[]>`select j.state from job_steps s left join jobs j on j.id = s.job_id where s.job_id in (select id from jobs where queue = 'bulk') or j.id is null order by 1`;
+    expect(stepsOf.map((r) => r.state)).toEqual(['failed', 'running']);
   });
 
   it('filters by creation time', async () => {

@@ -1,0 +1,12 @@
+-- job_steps loses its foreign key to jobs; the statements that delete jobs delete their steps. Forward-only.
+--
+-- The key's `on delete cascade` ran a per-row trigger for every deleted job, probing job_steps
+-- whether the job had steps or not: a third of every retention purge batch (43.3 / 39.9 ms per
+-- 5,000 finished jobs with the key, 28.7 / 27.8 ms without; PostgreSQL 15, 300,000 finished jobs,
+-- medians of 20; docs/benchmarks.md "What limits" 15). The purge and the bulk delete now remove
+-- the steps of the jobs they delete in the same statement (engine job-maintenance.ts, job-bulk.ts).
+--
+-- Nothing can add a step to a job that is gone or going: a step is written only for the running
+-- job that holds the lease, under a share lock on its row (engine job-steps.ts), and no statement
+-- deletes a running job; a delete waits for that lock and then sees a running job, which it skips.
+alter table job_steps drop constraint if exists job_steps_job_id_fkey;
