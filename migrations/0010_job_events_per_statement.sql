@@ -32,75 +32,24 @@ create index job_events_job_ids_idx on job_events using gin (job_ids) where job_
 
 alter sequence job_events_ids increment by 1024;
 
--- The notification of a statement's rows: per queue, the runs [lo, hi] of event ids, 200 runs per
--- NOTIFY (the payload stays far below the 8000-byte cap).
-create function pgdispatch_notify_event_runs(los bigint[], his bigint[], queues text[]) returns void
-language plpgsql as $$
-begin
-  perform pg_notify('pgdispatch_job_events', m.queue || ' ' || m.body)
-    from (
-      select c.queue, string_agg(case when c.lo = c.hi then c.lo::text else c.lo || '-' || c.hi end, ',' order by c.lo) as body
-        from (
-          select r.queue, r.lo, r.hi, (row_number() over (partition by r.queue order by r.lo) - 1) / 200 as chunk
-            from unnest(los, his, queues) as r(lo, hi, queue)
-        ) c
-       group by c.queue, c.chunk
-    ) m;
-end;
-$$;
-
--- The events of one statement, grouped into rows. `ev` is (job_id, queue, type, data); each group
--- of up to 1024 jobs with the same queue and type becomes one row (the one-job form for a group of one).
-create or replace function pgdispatch_jobs_inserted() returns trigger
-language plpgsql set enable_nestloop = off as $$
+-- Records the events of one statement: element i of the arrays is one job's event. Groups of up
+-- to 1024 with the same queue and type become one row each (the one-event form for a group of one),
+-- and the statement's event ids are announced as before (pgdispatch_notify_job_events turns them
+-- into runs: a row's ids are consecutive, so one run per row).
+--
+-- Its only join (a row's ids, by generate_series) is a nested loop by nature, so it turns nested loops
+-- back on, which the update trigger that calls it has off (0008): with them off that join cost 10^10 in
+-- the plan, past jit_above_cost, and every call compiled a JIT plan (210 ms). jit is off for the same reason.
+create function pgdispatch_record_events(ev_jobs bigint[], ev_queues text[], ev_types text[], ev_datas jsonb[]) returns void
+language plpgsql set enable_nestloop = on set jit = off as $$
 declare
-  los bigint[];
-  his bigint[];
+  ids bigint[];
   qs text[];
 begin
   with ev as (
-    select n.id as job_id, n.queue, jsonb_build_object('state', n.state, 'attempt', n.attempt) as data,
-           (row_number() over (partition by n.queue order by n.id) - 1) / 1024 as chunk
-      from new_jobs n
-  ), grouped as (
-    select queue, array_agg(job_id order by job_id) as job_ids, array_agg(data order by job_id) as datas
-      from ev group by queue, chunk
-  ), ins as (
-    insert into job_events (queue, type, job_id, data, job_ids, datas)
-    select queue, 'state',
-           case when cardinality(job_ids) = 1 then job_ids[1] end, case when cardinality(job_ids) = 1 then datas[1] end,
-           case when cardinality(job_ids) > 1 then job_ids end, case when cardinality(job_ids) > 1 then datas end
-      from grouped
-    returning id, id + coalesce(cardinality(job_ids), 1) - 1 as hi, queue
-  )
-  select array_agg(id), array_agg(hi), array_agg(queue) into los, his, qs from ins;
-  if los is not null then
-    perform pgdispatch_notify_event_runs(los, his, qs);
-  end if;
-  return null;
-end;
-$$;
-
-create or replace function pgdispatch_jobs_updated() returns trigger
-language plpgsql set enable_nestloop = off as $$
-declare
-  los bigint[];
-  his bigint[];
-  qs text[];
-begin
-  with changed as (
-    select n.id as job_id, o.queue,
-           case when n.state is distinct from o.state then 'state' else 'cancel_requested' end as type,
-           jsonb_strip_nulls(jsonb_build_object(
-             'state', n.state, 'attempt', n.attempt,
-             'runAt', case when n.state = 'retry_waiting' then n.run_at end,
-             'error', case when n.state in ('retry_waiting', 'failed') then n.last_error - 'stack' end,
-             'queue', case when n.queue is distinct from o.queue then n.queue end,
-             'deadLetterQueue', case when n.state = 'failed' and n.dead_letter_from is not null and o.dead_letter_from is null then n.queue end)) as data
-      from new_jobs n join old_jobs o on o.id = n.id
-     where n.state is distinct from o.state or (n.cancel_requested and not o.cancel_requested)
-  ), ev as (
-    select c.*, (row_number() over (partition by c.queue, c.type order by c.job_id) - 1) / 1024 as chunk from changed c
+    select e.job_id, e.queue, e.type, e.data,
+           (row_number() over (partition by e.queue, e.type order by e.job_id) - 1) / 1024 as chunk
+      from unnest(ev_jobs, ev_queues, ev_types, ev_datas) as e(job_id, queue, type, data)
   ), grouped as (
     select queue, type, array_agg(job_id order by job_id) as job_ids, array_agg(data order by job_id) as datas
       from ev group by queue, type, chunk
@@ -110,12 +59,41 @@ begin
            case when cardinality(job_ids) = 1 then job_ids[1] end, case when cardinality(job_ids) = 1 then datas[1] end,
            case when cardinality(job_ids) > 1 then job_ids end, case when cardinality(job_ids) > 1 then datas end
       from grouped
-    returning id, id + coalesce(cardinality(job_ids), 1) - 1 as hi, queue
+    returning id, coalesce(cardinality(job_ids), 1) as n, queue
   )
-  select array_agg(id), array_agg(hi), array_agg(queue) into los, his, qs from ins;
-  if los is not null then
-    perform pgdispatch_notify_event_runs(los, his, qs);
+  select array_agg(i.id + k), array_agg(i.queue) into ids, qs from ins i cross join lateral generate_series(0, i.n - 1) k;
+  if ids is not null then
+    perform pgdispatch_notify_job_events(ids, qs);
   end if;
+end;
+$$;
+
+create or replace function pgdispatch_jobs_inserted() returns trigger
+language plpgsql as $$
+begin
+  perform pgdispatch_record_events(array_agg(n.id), array_agg(n.queue), array_agg('state'::text),
+                                   array_agg(jsonb_build_object('state', n.state, 'attempt', n.attempt)))
+     from new_jobs n;
+  return null;
+end;
+$$;
+
+create or replace function pgdispatch_jobs_updated() returns trigger
+language plpgsql set enable_nestloop = off as $$
+begin
+  perform pgdispatch_record_events(array_agg(c.job_id), array_agg(c.queue), array_agg(c.type), array_agg(c.data))
+     from (
+       select n.id as job_id, o.queue,
+              case when n.state is distinct from o.state then 'state' else 'cancel_requested' end as type,
+              jsonb_strip_nulls(jsonb_build_object(
+                'state', n.state, 'attempt', n.attempt,
+                'runAt', case when n.state = 'retry_waiting' then n.run_at end,
+                'error', case when n.state in ('retry_waiting', 'failed') then n.last_error - 'stack' end,
+                'queue', case when n.queue is distinct from o.queue then n.queue end,
+                'deadLetterQueue', case when n.state = 'failed' and n.dead_letter_from is not null and o.dead_letter_from is null then n.queue end)) as data
+         from new_jobs n join old_jobs o on o.id = n.id
+        where n.state is distinct from o.state or (n.cancel_requested and not o.cancel_requested)
+     ) c;
   return null;
 end;
 $$;
