@@ -16,11 +16,12 @@ export const MAX_EVENT_BYTES = 7_800;
 
 /**
  * A row of `job_events` holds one event (`job_id`, `data`) or the events of one statement for one
- * queue and type (`job_ids`, `datas`: event `id + k - 1` is element k), migrations/0010. EXPANDED
- * turns rows of `e` into one row per event; BLOCK is how far below an event's id its row's id can be.
+ * queue and type (`job_ids`, `datas`: event `id + k - 1` is element k), migrations/0010. `expanded`
+ * turns the rows of `source` (the table, or a subquery of its rows) into one row per event, as `e`
+ * and `u`; EVENT_BLOCK is how far below an event's id its row's id can be (less than).
  */
-const EXPANDED = `e.id + u.k - 1 as id, u.job_id as "jobId", e.queue, e.type, u.data, e.created_at as "createdAt"
-  from job_events e
+const expanded = (source = 'job_events') => `e.id + u.k - 1 as id, u.job_id as "jobId", e.queue, e.type, u.data, e.created_at as "createdAt"
+  from ${source} e
   cross join lateral unnest(coalesce(e.job_ids, array[e.job_id]), coalesce(e.datas, array[e.data])) with ordinality as u(job_id, data, k)`;
 export const EVENT_BLOCK = 1024;
 
@@ -93,7 +94,7 @@ export async function jobProgress(exec: Exec, params: { id: number; leaseToken: 
 export async function jobEventsFetch(exec: Exec, params: EventNotification): Promise<JobEvent[]> {
   if (params.runs.length === 0) return [];
   return pg(exec.unsafe<JobEvent[]>(
-    `select ${EXPANDED}
+    `select ${expanded()}
        join unnest($1::bigint[], $2::bigint[]) as r(lo, hi) on e.id between r.lo - ${EVENT_BLOCK - 1} and r.hi
       where e.queue = $3 and e.id + u.k - 1 between r.lo and r.hi
       order by 1`,
@@ -132,7 +133,7 @@ export async function jobEventsList(exec: Exec, params: EventListParams): Promis
          (select id, job_id as "jobId", queue, type, data, created_at as "createdAt" from job_events
            where job_id = $1 and id > $2 order by id limit $3)
          union all
-         select ${EXPANDED}
+         select ${expanded()}
           where e.job_ids @> array[$1::bigint] and e.job_ids is not null and e.id > $4 and u.job_id = $1 and e.id + u.k - 1 > $2
        ) x order by id limit $3`,
       [params.jobId, after, limit, low] as never[],
@@ -144,7 +145,7 @@ export async function jobEventsList(exec: Exec, params: EventListParams): Promis
   const rows = `select * from job_events where ${params.allQueues ? '' : 'queue = $4 and '}id > $1
                    and id + coalesce(cardinality(job_ids), 1) - 1 > $2 order by id limit $3`;
   return pg(exec.unsafe<JobEvent[]>(
-    `select ${EXPANDED.replace('from job_events e', `from (${rows}) e`)}
+    `select ${expanded(`(${rows})`)}
       where e.id + u.k - 1 > $2
       order by 1 limit $3`,
     (params.allQueues ? [low, after, limit] : [low, after, limit, params.queue]) as never[],
