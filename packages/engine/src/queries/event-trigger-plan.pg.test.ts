@@ -49,6 +49,38 @@ describe('job event trigger plan', () => {
       for (const p of writes) expect(p).not.toMatch(/JIT:|10000000000/);
     });
   });
+
+  it('the large-statement branch is first planned at 32 rows and keeps a hash or merge join for 500 (migration 0012)', async () => {
+    await withPlans('set auto_explain.log_nested_statements = on; set auto_explain.log_analyze = on', async (pool, plans) => {
+      await jobEnqueueMany(db.sql, { items: Array.from({ length: 1 + 31 + 32 + 500 }, () => ({ queue: 'plan-branches', task: 't' })) });
+      // Each size once, smallest first: one row, the most the small branch takes, the least the large one takes.
+      const held: unknown[] = [];
+      for (const n of [1, 31, 32]) held.push(...(await jobClaim(pool, { queues: ['plan-branches'], limit: n, leaseMs: 30_000 })));
+      expect(held).toHaveLength(64);
+      plans.length = 0;
+      const many = await jobClaim(pool, { queues: ['plan-branches'], limit: 500, leaseMs: 30_000 });
+      expect(many).toHaveLength(500);
+      const trigger = plans.filter((p) => p.includes('pgdispatch_record_events') && p.includes('old_jobs'));
+      expect(trigger).toHaveLength(1);
+      expect(trigger[0]).toMatch(/Merge Join|Hash Join/);
+      expect(trigger[0]).not.toContain('Nested Loop');
+      expect(trigger[0]).toContain('rows=500');
+      // One event row holds the 500 claims (the general path), and the single claim's row the one-event form.
+      const rows = await db.sql<{ n: number; single: boolean }[]>`
+        select coalesce(cardinality(job_ids), 1)::int as n, job_id is not null as single from job_events
+         where queue = 'plan-branches' and type = 'state' and coalesce(data, datas[1]) ->> 'state' = 'running' order by id`;
+      expect(rows.map((r) => r.n)).toEqual([1, 31, 32, 500]);
+      expect(rows[0]!.single).toBe(true);
+    });
+  });
+
+  it('neither trigger function saves and restores settings per call (migration 0012)', async () => {
+    const fns = await db.sql<{ name: string; config: string[] | null }[]>`
+      select proname as name, proconfig as config from pg_proc
+       where proname in ('pgdispatch_jobs_updated', 'pgdispatch_jobs_inserted', 'pgdispatch_record_events') order by proname`;
+    expect(fns.map((f) => f.name)).toEqual(['pgdispatch_jobs_inserted', 'pgdispatch_jobs_updated', 'pgdispatch_record_events']);
+    for (const f of fns) expect(f.config).toBeNull();
+  });
 });
 
 describe('completion plan', () => {
