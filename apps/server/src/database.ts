@@ -6,6 +6,12 @@ import type { Logger } from '@pgdispatch/core/log';
 
 export interface Database {
   sql: Sql;
+  /**
+   * Two connections that plan prepared statements generically, for the dispatcher's gated claims
+   * (one statement each instead of a transaction); unset when DATABASE_PREPARE is off (PgBouncer
+   * in transaction mode, which refuses the startup parameter).
+   */
+  claimSql: Sql | undefined;
   /** Connection used for LISTEN (DATABASE_LISTEN_URL when set). */
   listenSql: Sql;
   url: string;
@@ -36,6 +42,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     ...(config.DATABASE_STATEMENT_TIMEOUT_MS > 0 && { statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS }),
   };
   const sql = createDb({ url, max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE, ...timeouts });
+  const claimSql = config.DATABASE_PREPARE ? createDb({ url, max: 2, genericPlans: true, applicationName: 'pgdispatch-claims', ...timeouts }) : undefined;
   const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1, ...timeouts }) : sql;
   if (opts.migrate ?? config.MIGRATE_ON_START) {
     const res = await migrate(sql);
@@ -43,11 +50,13 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
   }
   return {
     sql,
+    claimSql,
     listenSql,
     url,
     embedded,
     close: async () => {
       if (listenSql !== sql) await closeDb(listenSql);
+      if (claimSql) await closeDb(claimSql);
       await closeDb(sql);
       await embedded?.stop();
     },

@@ -104,6 +104,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       if (opts.demoQueue) await queueUpsert(db.sql, { name: 'demo' });
       const dispatcher = new Dispatcher({
         sql: db.sql,
+        ...(db.claimSql && { claimSql: db.claimSql }),
         listenSql: db.listenSql,
         leaseMs: config.LEASE_MS,
         batchMax: config.CLAIM_BATCH_MAX,

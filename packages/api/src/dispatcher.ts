@@ -7,6 +7,12 @@ import type { Logger } from '@pgdispatch/core/log';
 
 export interface DispatcherOptions {
   sql: Sql;
+  /**
+   * A small pool opened with `genericPlans` (engine db.ts), for the claims whose generic plan is
+   * their custom plan: a gated claim is then one statement, not a transaction (ClaimParams.generic).
+   * Unset (behind PgBouncer, in tests): every claim goes through `sql`.
+   */
+  claimSql?: Sql;
   /** Connection for LISTEN (a direct URL behind PgBouncer); default `sql`. */
   listenSql?: Sql;
   /** Lease length in ms given to every claim. */
@@ -218,7 +224,9 @@ export class Dispatcher {
       const meanwhile = new Set<string>();
       this.inFlight.set(key, meanwhile);
       try {
-        const jobs = await jobClaim(this.opts.sql, { queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, onRateLimited: this.#rateLimited });
+        const jobs = await jobClaim(this.opts.sql, {
+          queues, tasks: group[0]!.tasks, limit, leaseMs: this.opts.leaseMs, onRateLimited: this.#rateLimited, ...(this.opts.claimSql && { generic: this.opts.claimSql }),
+        });
         this.opts.onClaimRound?.(jobs.length, demand);
         // Queues woken while the claim ran stay to be claimed (wake() already asked for another round).
         const during = this.inFlight.get(key) ?? meanwhile;

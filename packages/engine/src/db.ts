@@ -20,6 +20,14 @@ export interface DbOptions {
    * transaction whose client froze, ends with an error instead of holding rows indefinitely.
    */
   statementTimeoutMs?: number;
+  /**
+   * Plan every prepared statement generically (`plan_cache_mode = force_generic_plan` for the
+   * session, sent at connect). Only for a pool that runs statements whose generic plan is their
+   * custom plan (the dispatcher's gated claims, job-claim.ts): then a claim is one statement instead
+   * of a transaction that sets the mode locally. Not for a pool behind PgBouncer, which refuses
+   * startup parameters it does not know.
+   */
+  genericPlans?: boolean;
   /** application_name reported to Postgres (default pgdispatch). */
   applicationName?: string;
   /** Called with the text of every statement sent (tests count statements with it). */
@@ -59,7 +67,7 @@ export function createDb(opts: DbOptions): Sql {
     backoff: reconnectBackoffSeconds,
     onnotice: (n) => onNotice?.({ message: String(n.message) }),
     ...(opts.onQuery && { debug: (_connection: number, text: string) => opts.onQuery?.(text) }),
-    connection: { application_name: opts.applicationName ?? 'pgdispatch', ...timeouts },
+    connection: { application_name: opts.applicationName ?? 'pgdispatch', ...timeouts, ...(opts.genericPlans ? { plan_cache_mode: 'force_generic_plan' } : {}) },
     types: {
       bigint: { to: 20, from: [20], serialize: (x: number | bigint) => String(x), parse: (x: string) => Number(x) },
     },
