@@ -42,7 +42,9 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     ...(config.DATABASE_STATEMENT_TIMEOUT_MS > 0 && { statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS }),
   };
   const sql = createDb({ url, max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE, ...timeouts });
-  const claimSql = config.DATABASE_PREPARE ? createDb({ url, max: 2, genericPlans: true, applicationName: 'pgdispatch-claims', ...timeouts }) : undefined;
+  // Never closed for idleness: after a quiet spell the first pickup would otherwise pay a new
+  // connection and its statements' preparation on the dispatch path.
+  const claimSql = config.DATABASE_PREPARE ? createDb({ url, max: 2, idleTimeout: 0, genericPlans: true, applicationName: 'pgdispatch-claims', ...timeouts }) : undefined;
   const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1, ...timeouts }) : sql;
   if (opts.migrate ?? config.MIGRATE_ON_START) {
     const res = await migrate(sql);

@@ -10,7 +10,7 @@ export interface DbOptions {
   max?: number;
   /** Server-side prepared statements (default true); false behind PgBouncer in transaction mode. */
   prepare?: boolean;
-  /** Seconds before an unused connection closes (default 30). */
+  /** Seconds before an unused connection closes (default 30; 0: never). */
   idleTimeout?: number;
   /** Seconds to wait for a connection (default 10; fractions allowed). */
   connectTimeout?: number;
