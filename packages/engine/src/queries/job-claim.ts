@@ -172,9 +172,10 @@ async function claimQueue(sql: Sql, queue: string, tasks: string[] | null, most:
 /**
  * Several queues or every queue, for declared tasks or listed queues, in one round trip while no
  * queue among them is paused or limited: a gated claim (CLAIM_*_GATED_SQL) and, after it, the
- * count of such queues (`generic`: on a generic-plan pool, ClaimParams.generic). `special` means the gate may have been closed: the caller claims the rest
- * with the ordinary path. Before, this took three round trips (the policy read, then the claim's
- * Parse/Describe and its Bind/Execute) and a plan per call.
+ * count of such queues; pipelined in a transaction, or with `generic` (`sql` is then the
+ * generic-plan pool of ClaimParams.generic) as two statements at once. `special` means the gate
+ * may have been closed: the caller claims the rest with the ordinary path. Before, this took three
+ * round trips (the policy read, then the claim's Parse/Describe and its Bind/Execute) and a plan per call.
  */
 async function claimGated(sql: Sql, listed: string[] | null, tasks: string[] | null, limit: number, leaseMs: number, generic: boolean): Promise<{ rows: ClaimedJob[]; special: boolean }> {
   const claim = (conn: Sql | postgres.ReservedSql) => listed === null
