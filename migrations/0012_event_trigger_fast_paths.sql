@@ -16,47 +16,32 @@
 --   31 × 31 pairs. event-trigger-plan.pg.test.ts checks both, on the connection's first updates.
 -- * One event: no grouping, no run-building window query. One row in the one-event form and its
 --   notification, written directly; the id and the notification body are what the general path gives
---   a group of one (`<queue> <id>`).
+--   a group of one (`<queue> <id>`). The general path is 0010's function, renamed
+--   pgdispatch_record_event_groups and called for two events or more.
 -- * No events (a heartbeat, a lease extension): the function returns before its statement.
 --
 -- Measured (same script and database, medians of 3): one-job claim 434 → 349 µs, one-job completion
 -- 771 → 689 µs of server CPU; at batches of 16 and 250 within the drift (docs/benchmarks.md "What limits" 16).
 
-create or replace function pgdispatch_record_events(ev_jobs bigint[], ev_queues text[], ev_types text[], ev_datas jsonb[]) returns void
+-- 0010's function keeps the general path under its own name, without its settings.
+alter function pgdispatch_record_events(bigint[], text[], text[], jsonb[]) rename to pgdispatch_record_event_groups;
+alter function pgdispatch_record_event_groups(bigint[], text[], text[], jsonb[]) reset all;
+
+create function pgdispatch_record_events(ev_jobs bigint[], ev_queues text[], ev_types text[], ev_datas jsonb[]) returns void
 language plpgsql as $$
 declare
-  ids bigint[];
-  qs text[];
   one bigint;
 begin
   if ev_jobs is null or cardinality(ev_jobs) = 0 then
     return;
   end if;
-  if cardinality(ev_jobs) = 1 then
-    insert into job_events (queue, type, job_id, data) values (ev_queues[1], ev_types[1], ev_jobs[1], ev_datas[1])
-      returning id into one;
-    perform pg_notify('pgdispatch_job_events', ev_queues[1] || ' ' || one);
+  if cardinality(ev_jobs) > 1 then
+    perform pgdispatch_record_event_groups(ev_jobs, ev_queues, ev_types, ev_datas);
     return;
   end if;
-  with ev as (
-    select e.job_id, e.queue, e.type, e.data,
-           (row_number() over (partition by e.queue, e.type order by e.job_id) - 1) / 1024 as chunk
-      from unnest(ev_jobs, ev_queues, ev_types, ev_datas) as e(job_id, queue, type, data)
-  ), grouped as (
-    select queue, type, array_agg(job_id order by job_id) as job_ids, array_agg(data order by job_id) as datas
-      from ev group by queue, type, chunk
-  ), ins as (
-    insert into job_events (queue, type, job_id, data, job_ids, datas)
-    select queue, type,
-           case when cardinality(job_ids) = 1 then job_ids[1] end, case when cardinality(job_ids) = 1 then datas[1] end,
-           case when cardinality(job_ids) > 1 then job_ids end, case when cardinality(job_ids) > 1 then datas end
-      from grouped
-    returning id, coalesce(cardinality(job_ids), 1) as n, queue
-  )
-  select array_agg(i.id + k), array_agg(i.queue) into ids, qs from ins i cross join lateral generate_series(0, i.n - 1) k;
-  if ids is not null then
-    perform pgdispatch_notify_job_events(ids, qs);
-  end if;
+  insert into job_events (queue, type, job_id, data) values (ev_queues[1], ev_types[1], ev_jobs[1], ev_datas[1])
+    returning id into one;
+  perform pg_notify('pgdispatch_job_events', ev_queues[1] || ' ' || one);
 end;
 $$;
 

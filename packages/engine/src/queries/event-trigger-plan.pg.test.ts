@@ -77,8 +77,8 @@ describe('job event trigger plan', () => {
   it('neither trigger function saves and restores settings per call (migration 0012)', async () => {
     const fns = await db.sql<{ name: string; config: string[] | null }[]>`
       select proname as name, proconfig as config from pg_proc
-       where proname in ('pgdispatch_jobs_updated', 'pgdispatch_jobs_inserted', 'pgdispatch_record_events') order by proname`;
-    expect(fns.map((f) => f.name)).toEqual(['pgdispatch_jobs_inserted', 'pgdispatch_jobs_updated', 'pgdispatch_record_events']);
+       where proname in ('pgdispatch_jobs_updated', 'pgdispatch_jobs_inserted', 'pgdispatch_record_events', 'pgdispatch_record_event_groups') order by proname`;
+    expect(fns.map((f) => f.name)).toEqual(['pgdispatch_jobs_inserted', 'pgdispatch_jobs_updated', 'pgdispatch_record_event_groups', 'pgdispatch_record_events']);
     for (const f of fns) expect(f.config).toBeNull();
   });
 });
