@@ -71,7 +71,7 @@ export async function jobClaim(exec: Exec, params: ClaimParams): Promise<Claimed
   }
   const claimed: ClaimedJob[] = [];
   if (pool && (tasks !== null || listed !== null) && Date.now() - (specialSeen.get(pool) ?? -Infinity) > SPECIAL_MEMORY_MS) {
-    const gated = await claimGated(params.generic ?? pool, listed, tasks, remaining, params.leaseMs, params.generic !== undefined);
+    const gated = await claimGated(pool, params.generic, listed, tasks, remaining, params.leaseMs);
     if (!gated.special) return gated.rows;
     claimed.push(...gated.rows);
     remaining -= gated.rows.length;
@@ -172,12 +172,12 @@ async function claimQueue(sql: Sql, queue: string, tasks: string[] | null, most:
 /**
  * Several queues or every queue, for declared tasks or listed queues, in one round trip while no
  * queue among them is paused or limited: a gated claim (CLAIM_*_GATED_SQL) and, after it, the
- * count of such queues; pipelined in a transaction, or with `generic` (`sql` is then the
- * generic-plan pool of ClaimParams.generic) as two statements at once. `special` means the gate
+ * count of such queues; pipelined in a transaction on `pool`, or, given the generic-plan pool of
+ * ClaimParams.generic, as two statements at once there. `special` means the gate
  * may have been closed: the caller claims the rest with the ordinary path. Before, this took three
  * round trips (the policy read, then the claim's Parse/Describe and its Bind/Execute) and a plan per call.
  */
-async function claimGated(sql: Sql, listed: string[] | null, tasks: string[] | null, limit: number, leaseMs: number, generic: boolean): Promise<{ rows: ClaimedJob[]; special: boolean }> {
+async function claimGated(pool: Sql, generic: Sql | undefined, listed: string[] | null, tasks: string[] | null, limit: number, leaseMs: number): Promise<{ rows: ClaimedJob[]; special: boolean }> {
   const claim = (conn: Sql | postgres.ReservedSql) => listed === null
     ? conn.unsafe<ClaimedJob[]>(CLAIM_TASKS_GATED_SQL, [tasks, limit, leaseMs] as never[], PREPARED)
     : tasks === null
@@ -187,13 +187,13 @@ async function claimGated(sql: Sql, listed: string[] | null, tasks: string[] | n
        where (paused or concurrency_limit is not null or rate_limit is not null)
          and (${listed}::text[] is null or name = any(${listed}::text[]))`;
   if (!generic) {
-    const [rows, count] = await pipelined(sql, (conn) => [claim(conn), gate(conn)]);
+    const [rows, count] = await pipelined(pool, (conn) => [claim(conn), gate(conn)]);
     return { rows: [...(rows as ClaimedJob[])], special: ((count as { n: number }[])[0]?.n ?? 0) > 0 };
   }
   // Both at once, each its own statement: the claim commits by itself. Jobs it claimed are returned
   // even if the count failed (they are held now; throwing would strand them until their leases
   // expire); a count that failed beside an empty claim is the error.
-  const [rows, count] = await Promise.allSettled([claim(sql), gate(sql)]);
+  const [rows, count] = await Promise.allSettled([claim(generic), gate(generic)]);
   if (rows.status === 'rejected') throw toDispatchError(rows.reason);
   if (count.status === 'rejected') {
     if (rows.value.length > 0) return { rows: [...rows.value], special: false };
