@@ -5,9 +5,9 @@
  *   pairs the statement returned: a stale item beside the live one for the same job can neither
  *   decide the job's outcome nor be told `ok`.
  * - Repeated (id, token) pairs are collapsed before the statement, so no row is written twice.
- * - Rows are locked in one order (`order by id … for update` in a materialized CTE) before they
- *   are updated, so two batches over the same rows on different connections wait for each other
- *   instead of deadlocking (each used to lock in `unnest` order: 40P01 under kill runs).
+ * - Rows are locked in one order (id order, in a materialized CTE) before they are updated, so two
+ *   batches over the same rows on different connections wait for each other instead of
+ *   deadlocking (each used to lock in `unnest` order: 40P01 under kill runs).
  * - A scope (the credential's queues) is checked in the same statement: an item for a job in
  *   another queue is `forbidden` whatever its token, and changes nothing.
  */
@@ -28,6 +28,15 @@ export function scopeParam(scope: QueueScope | undefined): string[] | null {
  * `$scope`) and `locked` (held rows inside the scope, locked in id order; `extra` adds columns
  * of `jobs j`). Parameters are given by number, e.g. `fencedCtes(1, 2, 3)`.
  *
+ * `locked` probes `jobs_pkey` once per item (a LATERAL subquery that locks what it finds), in `x`'s
+ * id order, so the lock order stays the id order. It does not say `state = 'running'`: the token
+ * match implies it (CHECK: running exactly when a lease token is set), and with it the planner
+ * took `jobs_running_idx` whenever the statistics said few jobs run (they were analysed while the
+ * backlog was queued), scanning every running job and every dead entry a finished one left there,
+ * per statement, or once per item (fenced-plan.pg.test.ts). Its only cost is now the batch's own
+ * rows: server CPU per completed job at batches of 16, 134 → 83 µs (measure on PostgreSQL 15 in
+ * docs/benchmarks.md, "What limits" 17), and PostgreSQL's plan cache now keeps a generic plan for it.
+ *
  * `carry` brings one more array, parallel to ids and tokens, through `x` into `locked` (column
  * `carry.as`), so the write takes each item's value from its locked row. Joining the array again
  * in the write planned as a nested loop that re-ran the unnest per locked row (the CTE is
@@ -36,18 +45,21 @@ export function scopeParam(scope: QueueScope | undefined): string[] | null {
  */
 export function fencedCtes(ids: number, tokens: number, scope: number, extra = '', carry?: { param: number; type: string; as: string }): string {
   const x = carry
-    ? `select distinct on (id, token) id, token, ${carry.as} from unnest($${ids}::bigint[], $${tokens}::uuid[], $${carry.param}::${carry.type}[]) as x(id, token, ${carry.as})`
-    : `select distinct id, token from unnest($${ids}::bigint[], $${tokens}::uuid[]) as x(id, token)`;
+    ? `select distinct on (id, token) id, token, ${carry.as} from unnest($${ids}::bigint[], $${tokens}::uuid[], $${carry.param}::${carry.type}[]) as x(id, token, ${carry.as}) order by id, token`
+    : `select distinct id, token from unnest($${ids}::bigint[], $${tokens}::uuid[]) as x(id, token) order by id, token`;
   return `x as (${x}),
      forbidden as materialized (
        select j.id from jobs j
         where $${scope}::text[] is not null and j.id in (select id from x) and j.queue <> all($${scope}::text[])
      ),
      locked as materialized (
-       select j.id, j.lease_token as token${extra}${carry ? `, x.${carry.as}` : ''} from jobs j join x on j.id = x.id and j.lease_token = x.token
-        where j.state = 'running' and ($${scope}::text[] is null or j.queue = any($${scope}::text[]))
-        order by j.id
-          for update of j
+       select j.id, j.lease_token as token${extra}${carry ? `, x.${carry.as}` : ''}
+         from x cross join lateral (
+           select * from jobs j
+            where j.id = x.id and j.lease_token = x.token
+              and ($${scope}::text[] is null or j.queue = any($${scope}::text[]))
+              for update
+         ) j
      )`;
 }
 

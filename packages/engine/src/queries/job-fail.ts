@@ -72,7 +72,8 @@ export async function jobFailMany(exec: Exec, params: { items: FailItem[]; queue
                 run_at = case when x.state = 'retry_waiting' then now() + x.delay_ms * interval '1 millisecond' else j.run_at end,
                 finished_at = case when x.state = 'retry_waiting' then null else now() end, updated_at = now()
            from unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::text[]) as x(id, token, state, delay_ms, error, queue)
-          where j.id = x.id and j.lease_token = x.token and j.state = 'running'
+          -- the token implies running (fenced.ts: no state here, or the planner may scan jobs_running_idx)
+          where j.id = x.id and j.lease_token = x.token
          returning j.id, x.token, j.state, j.run_at, x.queue
        ),
        ${wokenCte('ended')}
