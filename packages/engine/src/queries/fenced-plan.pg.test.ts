@@ -36,7 +36,7 @@ const writes: { name: string; marker: string; run: (pool: Sql, jobs: ClaimedJob[
  * `state = 'running'` in its lookup the planner took jobs_running_idx whenever the statistics
  * said few jobs run (they were analysed while the backlog was queued): a bitmap scan of every
  * running job, and of every dead entry a completed job left there, joined to the batch, per
- * statement (`measure-hot-path.mjs`, batches of 16: 134 → 83 µs of server CPU per completed job).
+ * statement (`measure-hot-path.mjs`, batches of 16: 93–118 → 62–81 µs of server CPU per completed job).
  * The state is implied by the token match (CHECK: running exactly when a lease token is set).
  */
 describe('fenced write plans', () => {

@@ -34,7 +34,7 @@ export function scopeParam(scope: QueueScope | undefined): string[] | null {
  * took `jobs_running_idx` whenever the statistics said few jobs run (they were analysed while the
  * backlog was queued), scanning every running job and every dead entry a finished one left there,
  * per statement, or once per item (fenced-plan.pg.test.ts). Its only cost is now the batch's own
- * rows: server CPU per completed job at batches of 16, 134 → 83 µs (measure on PostgreSQL 15 in
+ * rows: server CPU per completed job at batches of 16, 93–118 → 62–81 µs (PostgreSQL 15; see
  * docs/benchmarks.md, "What limits" 17), and PostgreSQL's plan cache now keeps a generic plan for it.
  *
  * `carry` brings one more array, parallel to ids and tokens, through `x` into `locked` (column
