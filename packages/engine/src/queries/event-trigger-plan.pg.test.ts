@@ -1,27 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { closeDb, createDb, type Sql } from '../db.js';
+import type { Sql } from '../db.js';
 import { useTestDatabase } from '../testing/database.js';
+import { withPlans as withAutoExplain } from '../testing/plans.js';
 import { jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
 
 const db = useTestDatabase();
 
-/**
- * Runs `fn` on a one-connection pool whose statements' plans come back as notices from
- * auto_explain (shipped with PostgreSQL, loaded for this session only), after `settings`.
- */
-async function withPlans(settings: string, fn: (pool: Sql, plans: string[]) => Promise<void>): Promise<void> {
-  const plans: string[] = [];
-  const pool = createDb({ url: db.url, max: 1, onNotice: (n) => plans.push(n.message) });
-  try {
-    await pool.unsafe(`load 'auto_explain'`);
-    await pool.unsafe(`set auto_explain.log_min_duration = 0; set auto_explain.log_level = 'notice'; ${settings}`);
-    await fn(pool, plans);
-  } finally {
-    await closeDb(pool);
-  }
-}
+const withPlans = (settings: string, fn: (pool: Sql, plans: string[]) => Promise<void>) => withAutoExplain(db.url, settings, fn);
 
 /** The update trigger caches its plan on a connection's first update (migration 0008). */
 describe('job event trigger plan', () => {

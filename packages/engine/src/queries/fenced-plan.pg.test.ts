@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ClaimedJob } from '@pgdispatch/core/types';
-import { closeDb, createDb, type Sql } from '../db.js';
+import type { Sql } from '../db.js';
 import { useTestDatabase } from '../testing/database.js';
+import { withPlans as withAutoExplain } from '../testing/plans.js';
 import { jobClaim } from './job-claim.js';
 import { jobCompleteMany } from './job-complete.js';
 import { jobEnqueueMany } from './job-enqueue.js';
@@ -11,18 +12,9 @@ import { jobReleaseMany } from './job-release.js';
 
 const db = useTestDatabase();
 
-/** Top-level statements' plans (auto_explain, analyzed) on a one-connection pool with `mode`. */
-async function withPlans(mode: string, fn: (pool: Sql, plans: string[]) => Promise<void>): Promise<void> {
-  const plans: string[] = [];
-  const pool = createDb({ url: db.url, max: 1, onNotice: (n) => plans.push(n.message) });
-  try {
-    await pool.unsafe(`load 'auto_explain'`);
-    await pool.unsafe(`set auto_explain.log_min_duration = 0; set auto_explain.log_level = 'notice'; set auto_explain.log_analyze = on; set plan_cache_mode = ${mode}`);
-    await fn(pool, plans);
-  } finally {
-    await closeDb(pool);
-  }
-}
+/** Top-level statements' plans (analyzed) on a one-connection pool with plan cache `mode`. */
+const withPlans = (mode: string, fn: (pool: Sql, plans: string[]) => Promise<void>) =>
+  withAutoExplain(db.url, `set auto_explain.log_analyze = on; set plan_cache_mode = ${mode}`, fn);
 
 const writes: { name: string; marker: string; run: (pool: Sql, jobs: ClaimedJob[]) => Promise<{ ok: boolean }[]> }[] = [
   { name: 'heartbeat', marker: 'lease_expires_at = now() +', run: (pool, jobs) => jobHeartbeatMany(pool, { items: jobs, leaseMs: 30_000 }) },

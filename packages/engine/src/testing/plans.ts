@@ -1,4 +1,20 @@
-import type { Sql } from '../db.js';
+import { closeDb, createDb, type Sql } from '../db.js';
+
+/**
+ * Runs `fn` on a one-connection pool of `url` whose statements' plans come back as notices from
+ * auto_explain (shipped with PostgreSQL, loaded for this session only), after `settings`.
+ */
+export async function withPlans(url: string, settings: string, fn: (pool: Sql, plans: string[]) => Promise<void>): Promise<void> {
+  const plans: string[] = [];
+  const pool = createDb({ url, max: 1, onNotice: (n) => plans.push(n.message) });
+  try {
+    await pool.unsafe(`load 'auto_explain'`);
+    await pool.unsafe(`set auto_explain.log_min_duration = 0; set auto_explain.log_level = 'notice'; ${settings}`);
+    await fn(pool, plans);
+  } finally {
+    await closeDb(pool);
+  }
+}
 
 export interface JobsScan {
   index: string;
