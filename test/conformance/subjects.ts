@@ -11,6 +11,7 @@ import { WorkerPresence } from '@pgdispatch/api/worker-presence';
 import { mintWorkerToken } from '@pgdispatch/api/tokens';
 import { silentLogger } from '@pgdispatch/core/log';
 import type { Transport } from '@pgdispatch/core/transport';
+import { closeDb, createDb } from '@pgdispatch/engine/db';
 import { jobCancel, jobGet } from '@pgdispatch/engine/queries/job-admin';
 import { jobEnqueue } from '@pgdispatch/engine/queries/job-enqueue';
 import { jobReapExpiredLeases } from '@pgdispatch/engine/queries/job-maintenance';
@@ -29,12 +30,15 @@ async function postgresSubject(
   wrap: (api: ApiSide, db: TestDatabase) => Promise<{ transport: Transport; scoped(queues: string[]): Promise<Transport>; close(): Promise<void> }>,
 ): Promise<Subject> {
   const db = await createTestDatabase();
-  const dispatcher = new Dispatcher({ sql: db.sql, leaseMs: LEASE_MS, batchMax: 100, pollIntervalMs: 100, log: silentLogger });
+  // As apps/server wires it: gated claims and the fenced lease writes on a generic-plan pool, so
+  // every fencing case attacks the plans production runs.
+  const generic = createDb({ url: db.url, max: 4, genericPlans: true });
+  const dispatcher = new Dispatcher({ sql: db.sql, claimSql: generic, leaseMs: LEASE_MS, batchMax: 100, pollIntervalMs: 100, log: silentLogger });
   await dispatcher.start();
   const metrics = new Metrics();
   const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: 262_144 });
   const presence = new WorkerPresence();
-  const control = new ControlPlane({ sql: db.sql, dispatcher, enqueuer, presence, metrics, leaseMs: LEASE_MS, maxPayloadBytes: 262_144 });
+  const control = new ControlPlane({ sql: db.sql, leaseSql: generic, dispatcher, enqueuer, presence, metrics, leaseMs: LEASE_MS, maxPayloadBytes: 262_144 });
   const reached = await wrap({ control, enqueuer, presence, metrics }, db);
   return {
     transport: reached.transport,
@@ -52,6 +56,7 @@ async function postgresSubject(
     close: async () => {
       await reached.close();
       await dispatcher.stop();
+      await closeDb(generic);
       await db.drop();
     },
   };

@@ -42,9 +42,12 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
     ...(config.DATABASE_STATEMENT_TIMEOUT_MS > 0 && { statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS }),
   };
   const sql = createDb({ url, max: config.DATABASE_POOL_MAX, prepare: config.DATABASE_PREPARE, ...timeouts });
-  // Never closed for idleness: after a quiet spell the first pickup would otherwise pay a new
-  // connection and its statements' preparation on the dispatch path.
-  const claimSql = config.DATABASE_PREPARE ? createDb({ url, max: 2, idleTimeout: 0, genericPlans: true, applicationName: 'pgdispatch-claims', ...timeouts }) : undefined;
+  // Generic plans for the dispatcher's gated claims and the fenced lease writes (heartbeat,
+  // complete, fail, release). Four connections: one claim round at a time, a completion and a
+  // failure flush and a heartbeat can all be in flight without a claim waiting behind them. Never
+  // closed for idleness: after a quiet spell the first pickup would otherwise pay a new connection
+  // and its statements' preparation on the dispatch path.
+  const claimSql = config.DATABASE_PREPARE ? createDb({ url, max: 4, idleTimeout: 0, genericPlans: true, applicationName: 'pgdispatch-claims', ...timeouts }) : undefined;
   const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1, ...timeouts }) : sql;
   if (opts.migrate ?? config.MIGRATE_ON_START) {
     const res = await migrate(sql);
