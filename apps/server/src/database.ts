@@ -7,11 +7,12 @@ import type { Logger } from '@pgdispatch/core/log';
 export interface Database {
   sql: Sql;
   /**
-   * Two connections that plan prepared statements generically, for the dispatcher's gated claims
-   * (one statement each instead of a transaction); unset when DATABASE_PREPARE is off (PgBouncer
-   * in transaction mode, which refuses the startup parameter).
+   * Four connections that plan prepared statements generically, for the dispatcher's gated claims
+   * (one statement each instead of a transaction) and the control plane's fenced lease writes;
+   * unset when DATABASE_PREPARE is off (PgBouncer in transaction mode, which refuses the startup
+   * parameter).
    */
-  claimSql: Sql | undefined;
+  genericSql: Sql | undefined;
   /** Connection used for LISTEN (DATABASE_LISTEN_URL when set). */
   listenSql: Sql;
   url: string;
@@ -47,7 +48,7 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
   // failure flush and a heartbeat can all be in flight without a claim waiting behind them. Never
   // closed for idleness: after a quiet spell the first pickup would otherwise pay a new connection
   // and its statements' preparation on the dispatch path.
-  const claimSql = config.DATABASE_PREPARE ? createDb({ url, max: 4, idleTimeout: 0, genericPlans: true, applicationName: 'pgdispatch-claims', ...timeouts }) : undefined;
+  const genericSql = config.DATABASE_PREPARE ? createDb({ url, max: 4, idleTimeout: 0, genericPlans: true, applicationName: 'pgdispatch-generic', ...timeouts }) : undefined;
   const listenSql = config.DATABASE_LISTEN_URL ? createDb({ url: config.DATABASE_LISTEN_URL, max: 1, ...timeouts }) : sql;
   if (opts.migrate ?? config.MIGRATE_ON_START) {
     const res = await migrate(sql);
@@ -55,13 +56,13 @@ export async function openDatabase(config: Readonly<Config>, log: Logger, opts: 
   }
   return {
     sql,
-    claimSql,
+    genericSql,
     listenSql,
     url,
     embedded,
     close: async () => {
       if (listenSql !== sql) await closeDb(listenSql);
-      if (claimSql) await closeDb(claimSql);
+      if (genericSql) await closeDb(genericSql);
       await closeDb(sql);
       await embedded?.stop();
     },

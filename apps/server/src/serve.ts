@@ -104,7 +104,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       if (opts.demoQueue) await queueUpsert(db.sql, { name: 'demo' });
       const dispatcher = new Dispatcher({
         sql: db.sql,
-        ...(db.claimSql && { claimSql: db.claimSql }),
+        ...(db.genericSql && { claimSql: db.genericSql }),
         listenSql: db.listenSql,
         leaseMs: config.LEASE_MS,
         batchMax: config.CLAIM_BATCH_MAX,
@@ -130,7 +130,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       // they also send is for the other api pods).
       const enqueuer = new Enqueuer({ sql: db.sql, metrics, maxPayloadBytes: config.MAX_PAYLOAD_BYTES, onRunnable: (queues) => dispatcher.wakeQueues(queues) });
       const presence = new WorkerPresence();
-      const control = new ControlPlane({ sql: db.sql, ...(db.claimSql && { leaseSql: db.claimSql }), dispatcher, enqueuer, presence, metrics, leaseMs: config.LEASE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
+      const control = new ControlPlane({ sql: db.sql, ...(db.genericSql && { leaseSql: db.genericSql }), dispatcher, enqueuer, presence, metrics, leaseMs: config.LEASE_MS, maxPayloadBytes: config.MAX_PAYLOAD_BYTES });
       app = createApp({
         sql: db.sql,
         control,

@@ -60,21 +60,19 @@ export class ControlPlane implements Transport {
   readonly #failures: Batcher<FailItem, FailOutcome>;
   readonly #durations: RunDurations;
   readonly #wake: (queues: string[]) => void;
-
   readonly #leaseSql: Sql;
 
   constructor(private readonly opts: ControlPlaneOptions) {
     this.#leaseSql = opts.leaseSql ?? opts.sql;
-    const leaseSql = this.#leaseSql;
     this.#wake = (queues) => opts.dispatcher.wakeQueues(queues);
     // Outcomes are observed per flush, in the batch's own callback: a completion costs its caller
     // the Batcher's promise and nothing more (no async wrapper per job).
     this.#completions = new Batcher(async (items) => {
-      const out = await jobCompleteMany(leaseSql, { items, maxResultBytes: opts.maxPayloadBytes, onWake: this.#wake });
+      const out = await jobCompleteMany(this.#leaseSql, { items, maxResultBytes: opts.maxPayloadBytes, onWake: this.#wake });
       for (const o of out) this.#observe(o, 'succeeded');
       return out;
     });
-    this.#failures = new Batcher((items) => jobFailMany(leaseSql, { items, onWake: this.#wake }));
+    this.#failures = new Batcher((items) => jobFailMany(this.#leaseSql, { items, onWake: this.#wake }));
     this.#durations = new RunDurations(opts.metrics);
   }
 
